@@ -1,0 +1,73 @@
+"""Rasa's REST channel (``POST /webhooks/rest/webhook``) and NLU parsing (``POST /model/parse``)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from assistant.engine import ConversationEngine, Reply, complete_parse
+from assistant.errors import ModelNotReady
+
+router = APIRouter(tags=["channels"])
+logger = logging.getLogger(__name__)
+
+EMPTY_REPLY = "Bạn chưa nhập nội dung. Bạn cần làm thủ tục gì, cứ nhắn mình nhé (ví dụ: “làm lại căn cước”)."
+NO_WORDS_REPLY = "Mình chỉ đọc được chữ thôi ạ. Bạn nhắn giúp mình thủ tục bạn cần làm nhé (ví dụ: “làm hộ chiếu”)."
+
+
+class RestMessage(BaseModel):
+    """Body of the REST channel."""
+
+    sender: str = Field(..., min_length=1, max_length=128)
+    message: str = Field("", max_length=20000)
+    metadata: dict[str, Any] | None = None
+
+
+class ParseRequest(BaseModel):
+    """Body of ``/model/parse``."""
+
+    text: str = Field("", max_length=20000)
+
+
+def engine_of(request: Request) -> ConversationEngine:
+    """The loaded conversation engine, or ModelNotReady (answered 503)."""
+    engine = getattr(request.app.state, "engine", None)
+    if engine is None or not engine.is_ready():
+        raise ModelNotReady("the model is not loaded")
+    return engine
+
+
+def has_words(text: str) -> bool:
+    """True when the text has at least one letter or digit (not only emoji or punctuation)."""
+    return any(ch.isalnum() for ch in text)
+
+
+async def handle_text(
+    engine: ConversationEngine, sender: str, text: str, *, channel: str, metadata: dict[str, Any] | None = None
+) -> list[Reply]:
+    """Answer one message: empty and word-less messages get a polite reply without touching Rasa."""
+    if not text.strip():
+        return [Reply(recipient_id=sender, text=EMPTY_REPLY)]
+    if not has_words(text) and not text.startswith("/"):
+        return [Reply(recipient_id=sender, text=NO_WORDS_REPLY)]
+    return await engine.handle(sender, text, channel=channel, metadata=metadata)
+
+
+@router.post("/webhooks/rest/webhook")
+async def rest_webhook(body: RestMessage, request: Request) -> list[dict[str, Any]]:
+    """Rasa's REST channel: one message in, the bot's replies out."""
+    engine = engine_of(request)
+    replies = await handle_text(engine, body.sender, body.message, channel="rest", metadata=body.metadata)
+    return [r.as_rest() for r in replies]
+
+
+@router.post("/model/parse")
+async def model_parse(body: ParseRequest, request: Request) -> dict[str, Any]:
+    """Rasa's parse object plus ``procedure``, ``procedure_ranking`` and ``aspect``."""
+    engine = engine_of(request)
+    if not body.text.strip():
+        return complete_parse({"text": body.text}, body.text)
+    return await engine.parse(body.text)

@@ -1,0 +1,217 @@
+"""The ``assistant`` command: serve, train, parse, evaluate, bench, procedures, staff.
+
+Run ``assistant --help`` for the list. Every command reads :class:`~assistant.settings.Settings`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from assistant.settings import ROOT, get_settings
+
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+logger = logging.getLogger(__name__)
+
+#: What a trained model depends on: data, records (aliases) and the code of our NLU components.
+MODEL_INPUTS = ("nlu_data", "procedures", "assistant/nlu", "assistant/text")
+
+
+def data_hash(root: Path = ROOT) -> str:
+    """Hash of everything a trained model depends on (file paths and contents)."""
+    digest = hashlib.sha256()
+    for folder in MODEL_INPUTS:
+        for path in sorted((root / folder).rglob("*")):
+            if path.is_file() and path.suffix in {".yml", ".yaml", ".py"}:
+                digest.update(str(path.relative_to(root)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def model_path_for(models_dir: Path, digest: str) -> Path:
+    """Where the model trained from data with hash ``digest`` is kept."""
+    return models_dir / f"model-{digest}.tar.gz"
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train the Rasa model; with --if-stale only when no model matches the current data."""
+    settings = get_settings()
+    digest = data_hash()
+    target = model_path_for(settings.models_dir, digest)
+    if args.if_stale and target.exists():
+        print(f"model is up to date: {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}")
+        return 0
+    from rasa.model_training import train
+
+    data = settings.nlu_data_dir
+    started = time.perf_counter()
+    result = train(
+        domain=str(data / "domain"),
+        config=str(data / "config.yml"),
+        training_files=[str(data / "nlu"), str(data / "rules"), str(data / "stories")],
+        output=str(settings.models_dir),
+        fixed_model_name=target.name.removesuffix(".tar.gz"),
+        force_training=True,
+    )
+    if result.code != 0 or not target.exists():
+        print("training failed", file=sys.stderr)
+        return result.code or 1
+    for old in settings.models_dir.glob("model-*.tar.gz"):
+        if old != target:
+            old.unlink()
+    print(f"trained {target.name} in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the app with uvicorn."""
+    import uvicorn
+
+    settings = get_settings()
+    port = int(os.environ.get("PORT", args.port or settings.port))
+    os.environ["ASSISTANT_PORT"] = str(port)
+    get_settings.cache_clear()
+    uvicorn.run(
+        "assistant.main:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=port,
+        workers=args.workers,
+        log_level="info",
+    )
+    return 0
+
+
+def load_nlu_agent(model: str | None = None) -> Any:
+    """Load the newest model (or ``model``) for parsing only: no tracker store, no actions."""
+    from rasa.core.agent import Agent
+
+    from assistant.engine import latest_model
+
+    path = Path(model) if model else latest_model(get_settings().models_dir)
+    if path is None or not path.exists():
+        raise SystemExit("no trained model: run `assistant train` first")
+    return Agent.load(str(path))
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    """Parse stdin line by line into JSON lines (the /model/parse object), loading the model once."""
+    import asyncio
+
+    from assistant.engine import MAX_MESSAGE_CHARS, complete_parse
+
+    agent = load_nlu_agent(args.model)
+    loop = asyncio.new_event_loop()
+    for line in sys.stdin:
+        text = line.rstrip("\n")
+        if text.strip():
+            parsed = loop.run_until_complete(agent.parse_message(text[:MAX_MESSAGE_CHARS]))
+        else:
+            parsed = {"text": text}
+        sys.stdout.write(json.dumps(complete_parse(parsed, text), ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+def cmd_procedures(args: argparse.Namespace) -> int:
+    """Validate or load procedure records."""
+    from assistant.catalogue import commands
+
+    settings = get_settings()
+    directory = Path(args.dir) if args.dir else settings.procedures_dir
+    if args.action == "validate":
+        return commands.validate(directory)
+    return commands.load(settings.database_url, directory)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Evaluate the model on a labelled held-out file."""
+    from assistant.evaluation import evaluate_file
+
+    return evaluate_file(Path(args.file), model=args.model, floors=args.check_floors, report=args.report)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Benchmark parse latency, turns and start-up; write a report."""
+    from assistant.bench import run_bench
+
+    return run_bench(report=Path(args.report), turns=args.turns, concurrency=args.concurrency)
+
+
+def cmd_staff(args: argparse.Namespace) -> int:
+    """Add a staff user for the console."""
+    import getpass
+
+    from assistant.staff import add_staff_user
+
+    password = os.environ.get("ASSISTANT_STAFF_PASSWORD") or getpass.getpass("Mật khẩu: ")
+    add_staff_user(get_settings().database_url, args.username, password)
+    print(f"staff user {args.username} saved")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="assistant", description="Trợ lý ảo dịch vụ công")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the app (web widget, REST, API, actions)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, default=1, help="processes; >1 needs PostgreSQL + Redis")
+    serve.set_defaults(func=cmd_serve)
+
+    train = sub.add_parser("train", help="train the Rasa model")
+    train.add_argument("--if-stale", action="store_true", help="skip when a model of the current data exists")
+    train.set_defaults(func=cmd_train)
+
+    parse = sub.add_parser("parse", help="parse stdin lines into JSON lines")
+    parse.add_argument("--model")
+    parse.set_defaults(func=cmd_parse)
+
+    procedures = sub.add_parser("procedures", help="validate or load procedure records")
+    procedures.add_argument("action", choices=["validate", "load"])
+    procedures.add_argument("--dir")
+    procedures.set_defaults(func=cmd_procedures)
+
+    evaluate = sub.add_parser("evaluate", help="evaluate NLU on a labelled held-out file")
+    evaluate.add_argument("file")
+    evaluate.add_argument("--model")
+    evaluate.add_argument("--check-floors", action="store_true", help="exit 1 below the accuracy floors")
+    evaluate.add_argument("--report", help="also write the results as Markdown here")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    bench = sub.add_parser("bench", help="benchmark parse latency and conversation turns")
+    bench.add_argument("--report", default=str(ROOT / "docs" / "benchmark.md"))
+    bench.add_argument("--turns", type=int, default=200)
+    bench.add_argument("--concurrency", type=int, default=20)
+    bench.set_defaults(func=cmd_bench)
+
+    staff = sub.add_parser("staff", help="staff accounts")
+    staff_sub = staff.add_subparsers(dest="staff_command", required=True)
+    add = staff_sub.add_parser("add", help="add or reset a staff user (password from ASSISTANT_STAFF_PASSWORD or prompt)")
+    add.add_argument("username")
+    add.set_defaults(func=cmd_staff)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``assistant`` console script."""
+    from assistant.logs import configure_logging
+
+    args = build_parser().parse_args(argv)
+    configure_logging(get_settings().log_level if args.command != "parse" else "WARNING")
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

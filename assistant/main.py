@@ -1,0 +1,98 @@
+"""The FastAPI application: one process serving every channel, the API and Rasa's action endpoint.
+
+``uvicorn assistant.main:create_app --factory`` (or ``assistant serve``). The lifespan wires everything
+once: logging, database (migrated), procedure catalogue, the Rasa agent and the custom actions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from assistant.api.routes import actions, health, procedures
+from assistant.channels import rest, web
+from assistant.errors import AssistantError, ModelNotReady
+from assistant.logs import configure_logging
+from assistant.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, load_model: bool = True) -> FastAPI:
+    """Build the application.
+
+    Args:
+        settings: configuration; defaults to :func:`~assistant.settings.get_settings`.
+        load_model: load the Rasa agent in the lifespan (tests of the API alone pass False).
+    """
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        started = time.perf_counter()
+        configure_logging(settings.log_level)
+        from rasa_sdk.executor import ActionExecutor
+
+        from assistant.catalogue.service import Catalogue
+        from assistant.db.migrate import upgrade
+        from assistant.db.session import make_engine
+        from assistant.handoff import HandoffService
+
+        db_engine = make_engine(settings.database_url)
+        upgrade(db_engine)
+        app.state.db_engine = db_engine
+        app.state.catalogue = Catalogue.from_db(db_engine)
+        if not app.state.catalogue.all():
+            logger.warning("the procedure catalogue is empty; run `assistant procedures load`")
+        app.state.handoffs = HandoffService(db_engine)
+        executor = ActionExecutor()
+        executor.register_package("actions")
+        app.state.action_executor = executor
+        app.state.engine = None
+        if load_model:
+            from assistant.engine import ConversationEngine
+
+            try:
+                app.state.engine = await ConversationEngine.load(
+                    settings, after_turn=app.state.handoffs.after_turn
+                )
+            except ModelNotReady as e:
+                logger.error("%s", e)
+        logger.info("ready in %.1f s", time.perf_counter() - started)
+        yield
+        db_engine.dispose()
+
+    app = FastAPI(
+        title="Trợ lý ảo dịch vụ công",
+        description="Vietnamese virtual assistant for online public services",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = None
+    app.include_router(health.router)
+    app.include_router(rest.router)
+    app.include_router(procedures.router)
+    app.include_router(actions.router)
+    app.include_router(web.router)
+
+    @app.exception_handler(ModelNotReady)
+    async def _not_ready(request: Request, exc: ModelNotReady) -> JSONResponse:
+        return JSONResponse({"detail": "Trợ lý đang khởi động, vui lòng thử lại sau ít phút."}, status_code=503)
+
+    @app.exception_handler(AssistantError)
+    async def _assistant_error(request: Request, exc: AssistantError) -> JSONResponse:
+        logger.warning("request failed: %s", exc)
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": "Yêu cầu không hợp lệ.", "errors": exc.errors()}, status_code=422)
+
+    return app
