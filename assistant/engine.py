@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
@@ -48,6 +49,9 @@ class Reply:
 
 TurnHook = Callable[[Any, str], Awaitable[None]]
 """Called after each turn with the conversation's tracker and the channel name."""
+
+PausedCheck = Callable[[str], Awaitable[bool]]
+"""Tells whether a conversation is with staff (the bot stays silent)."""
 
 
 def latest_model(models_dir: Path) -> Path | None:
@@ -89,13 +93,21 @@ def redis_lock_store_config(redis_url: str) -> dict[str, Any]:
 class ConversationEngine:
     """Runs conversations through a Rasa agent loaded in this process."""
 
-    def __init__(self, agent: Any, *, after_turn: TurnHook | None = None) -> None:
+    def __init__(
+        self, agent: Any, *, after_turn: TurnHook | None = None, is_paused: PausedCheck | None = None
+    ) -> None:
         self._agent = agent
         self._after_turn = after_turn
+        self._is_paused = is_paused
 
     @classmethod
     async def load(
-        cls, settings: Settings, *, model_path: Path | None = None, after_turn: TurnHook | None = None
+        cls,
+        settings: Settings,
+        *,
+        model_path: Path | None = None,
+        after_turn: TurnHook | None = None,
+        is_paused: PausedCheck | None = None,
     ) -> ConversationEngine:
         """Load the newest trained model with stores and action endpoint from settings.
 
@@ -120,7 +132,7 @@ class ConversationEngine:
         if not agent.is_ready():
             raise ModelNotReady(f"Rasa could not load the model {path}")
         logger.info("model %s loaded", path.name)
-        return cls(agent, after_turn=after_turn)
+        return cls(agent, after_turn=after_turn, is_paused=is_paused)
 
     @property
     def agent(self) -> Any:
@@ -157,6 +169,11 @@ class ConversationEngine:
             input_channel=channel,
             metadata=metadata or {},
         )
+        if self._is_paused is not None and await self._is_paused(sender_id):
+            # With staff: record what the citizen wrote for them, predict nothing, say nothing.
+            async with self._agent.lock_store.lock(sender_id):
+                await self._agent.processor.log_message(message, should_save_tracker=True)
+            return []
         await self._agent.handle_message(message)
         if self._after_turn is not None:
             tracker = await self._agent.tracker_store.retrieve(sender_id)

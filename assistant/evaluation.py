@@ -71,7 +71,7 @@ def load_examples(path: Path) -> list[dict[str, Any]]:
 def score(examples: list[dict[str, Any]], parses: list[dict[str, Any]]) -> Scores:
     """Compare parses with labels."""
     scores = Scores()
-    for example, parsed in zip(examples, parses):
+    for example, parsed in zip(examples, parses, strict=True):
         gold_intent = example.get("intent")
         predicted_intent = (parsed.get("intent") or {}).get("name")
         scores.n_intent += 1

@@ -60,7 +60,9 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
 
             try:
                 app.state.engine = await ConversationEngine.load(
-                    settings, after_turn=app.state.handoffs.after_turn
+                    settings,
+                    after_turn=app.state.handoffs.after_turn,
+                    is_paused=app.state.handoffs.is_paused,
                 )
             except ModelNotReady as e:
                 logger.error("%s", e)
@@ -83,16 +85,16 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
     app.include_router(web.router)
 
     @app.exception_handler(ModelNotReady)
-    async def _not_ready(request: Request, exc: ModelNotReady) -> JSONResponse:
+    async def _not_ready(_request: Request, _exc: ModelNotReady) -> JSONResponse:
         return JSONResponse({"detail": "Trợ lý đang khởi động, vui lòng thử lại sau ít phút."}, status_code=503)
 
     @app.exception_handler(AssistantError)
-    async def _assistant_error(request: Request, exc: AssistantError) -> JSONResponse:
+    async def _assistant_error(_request: Request, exc: AssistantError) -> JSONResponse:
         logger.warning("request failed: %s", exc)
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": "Yêu cầu không hợp lệ.", "errors": exc.errors()}, status_code=422)
 
     return app

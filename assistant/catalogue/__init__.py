@@ -1,0 +1,1 @@
+"""The procedure catalogue: the record schema, loading records into the database, search."""

@@ -1,0 +1,1 @@
+"""Alembic migrations of our own tables; run them with :func:`assistant.db.migrate.upgrade`."""

@@ -1,0 +1,1 @@
+"""Alembic revisions, one file per change, named ``YYYY_MM_DD_<slug>.py``."""

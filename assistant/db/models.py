@@ -1,0 +1,128 @@
+"""Our tables (Rasa's tracker store keeps its own ``events`` table beside them).
+
+Change a table here, then add a date-prefixed revision under ``assistant/db/migrations/versions/``:
+the schema is created only by Alembic (:func:`assistant.db.migrate.upgrade`), never by ``create_all``.
+"""
+
+import enum
+from datetime import date, datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import declarative_base
+
+__all__ = [
+    "Base",
+    "Feedback",
+    "Handoff",
+    "HandoffStatus",
+    "JSONType",
+    "ProcedureRow",
+    "StaffUser",
+    "metadata",
+    "utcnow",
+]
+
+#: Constraint names that are the same on every database, so migrations can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+Base: Any = declarative_base(metadata=metadata)
+
+#: JSON everywhere, JSONB on PostgreSQL.
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+class HandoffStatus(str, enum.Enum):
+    """Where a hand-off to staff stands."""
+
+    open = "open"
+    claimed = "claimed"
+    closed = "closed"
+
+
+class ProcedureRow(Base):
+    """One validated procedure record; ``data`` is the whole record as JSON."""
+
+    __tablename__ = "procedures"
+
+    key: str = Column(String(64), primary_key=True)
+    code: str | None = Column(String(32), nullable=True, index=True)
+    name: str = Column(Text, nullable=False)
+    level: str = Column(String(16), nullable=False)
+    online: str = Column(String(16), nullable=False)
+    data: dict[str, Any] = Column(JSONType, nullable=False)
+    content_hash: str = Column(String(64), nullable=False)
+    verified_on: date = Column(Date, nullable=False)
+    updated_at: datetime = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class Handoff(Base):
+    """A conversation handed to staff, with what the assistant already knows."""
+
+    __tablename__ = "handoffs"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'claimed', 'closed')", name="status"),
+        Index("ix_handoffs_status_created_at", "status", "created_at"),
+    )
+
+    id: int = Column(Integer, primary_key=True, autoincrement=True)
+    sender_id: str = Column(String(255), nullable=False, index=True)
+    channel: str = Column(String(32), nullable=False)
+    procedure_key: str | None = Column(String(64), nullable=True)
+    step: int | None = Column(Integer, nullable=True)
+    answers: dict[str, Any] = Column(JSONType, nullable=False, default=dict)
+    summary: str = Column(Text, nullable=False, default="")
+    last_messages: list[Any] = Column(JSONType, nullable=False, default=list)
+    status: str = Column(String(16), nullable=False, default=HandoffStatus.open.value)
+    assigned_to: str | None = Column(String(255), nullable=True)
+    created_at: datetime = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    updated_at: datetime = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class Feedback(Base):
+    """A citizen's rating of an answer or a walkthrough."""
+
+    __tablename__ = "feedback"
+
+    id: int = Column(Integer, primary_key=True, autoincrement=True)
+    sender_id: str = Column(String(255), nullable=False)
+    channel: str = Column(String(32), nullable=False)
+    procedure_key: str | None = Column(String(64), nullable=True, index=True)
+    rating: int = Column(Integer, nullable=False)
+    comment: str | None = Column(Text, nullable=True)
+    created_at: datetime = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class StaffUser(Base):
+    """A one-stop-desk officer who can log in to the staff console."""
+
+    __tablename__ = "staff_users"
+
+    id: int = Column(Integer, primary_key=True, autoincrement=True)
+    username: str = Column(String(150), nullable=False, unique=True)
+    password_hash: str = Column(String(255), nullable=False)
+    created_at: datetime = Column(DateTime(timezone=True), nullable=False, default=utcnow)
