@@ -1,0 +1,209 @@
+"""What every action shares: the catalogue, the buttons, and how a procedure's facts are written.
+
+Rendering rules (shared/procedure-facts.md, "How to use these facts"):
+- a confirmed fact is stated; an unconfirmed one carries "thông tin tham khảo, vui lòng kiểm tra lại";
+- a fee whose ``valid_to`` has passed is not stated: the citizen is told to check the portal;
+- every procedure answer ends with the source, the verified-on date and the link to do it online.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from functools import lru_cache
+from typing import Any, Dict, List, Optional
+
+from rasa_sdk import Tracker
+
+from assistant.catalogue.schema import AppliedFee, Procedure
+from assistant.catalogue.service import Catalogue
+from assistant.errors import ProcedureNotFound
+from assistant.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+UNCONFIRMED = "(thông tin tham khảo, vui lòng kiểm tra lại)"
+PORTAL = "https://dichvucong.gov.vn"
+
+BUTTON_HUMAN = {"title": "Gặp cán bộ", "payload": "/request_human"}
+BUTTON_NEXT = {"title": "Tiếp theo", "payload": "/next_step"}
+BUTTON_BACK = {"title": "Quay lại", "payload": "/previous_step"}
+BUTTON_REPEAT = {"title": "Nhắc lại", "payload": "/repeat_step"}
+BUTTON_SERVICES = {"title": "Xem các dịch vụ", "payload": "/list_services"}
+
+ASPECT_TITLES = {
+    "documents": "Xem giấy tờ cần chuẩn bị",
+    "fee": "Lệ phí",
+    "processing_time": "Thời gian giải quyết",
+    "where": "Làm ở đâu",
+    "result": "Nhận kết quả",
+    "eligibility": "Ai được làm",
+}
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> Catalogue:
+    """The procedure catalogue, read once per process from the configured database."""
+    from assistant.db.session import make_engine
+
+    return Catalogue.from_db(make_engine(get_settings().database_url))
+
+
+def get_procedure(key: Optional[str]) -> Optional[Procedure]:
+    """The record for ``key``, or None when the key is empty or unknown."""
+    if not key:
+        return None
+    try:
+        return catalogue().get(key)
+    except ProcedureNotFound:
+        logger.warning("unknown procedure key %s", key)
+        return None
+
+
+def today() -> date:
+    """Today's date (one place, so tests can patch it)."""
+    return date.today()
+
+
+def payload(intent: str, **entities: Any) -> str:
+    """A button payload that bypasses NLU: ``/intent{"key": "value"}``."""
+    import json
+
+    if not entities:
+        return f"/{intent}"
+    return f"/{intent}{json.dumps(entities, ensure_ascii=False)}"
+
+
+def vnd(amount: int) -> str:
+    """``100000`` → ``100.000 đồng``; 0 → ``miễn phí``."""
+    if amount == 0:
+        return "miễn phí"
+    return f"{amount:,}".replace(",", ".") + " đồng"
+
+
+def vn_date(value: date) -> str:
+    """``2026-12-31`` → ``31/12/2026``."""
+    return value.strftime("%d/%m/%Y")
+
+
+def caution(confidence: Any) -> str:
+    """The caution to append to an unconfirmed fact ('' for a confirmed one)."""
+    return "" if str(getattr(confidence, "value", confidence)) == "ok" else f" {UNCONFIRMED}"
+
+
+def source_line(procedure: Procedure) -> str:
+    """The footer every procedure answer ends with: source, verified-on date, link to do it online."""
+    title = procedure.sources[0].title
+    for stop in (":", " ("):
+        title = title.split(stop, 1)[0]
+    return (
+        f"Nguồn: {title.strip()}, đối chiếu ngày {vn_date(procedure.verified_on)}. "
+        f"Làm online: {procedure.portal_url}"
+    )
+
+
+def with_source(text: str, procedure: Procedure) -> str:
+    """``text`` followed by the procedure's source footer, in the same chat bubble."""
+    return f"{text}\n—\n{source_line(procedure)}"
+
+
+def channel_label(channel: Any) -> str:
+    value = str(getattr(channel, "value", channel))
+    return {"online": "nộp online", "in_person": "nộp trực tiếp", "any": "trực tiếp hoặc online"}.get(value, value)
+
+
+def fee_line(applied: AppliedFee) -> str:
+    """One fee as a bullet, honest about expiry and confirmation."""
+    fee = applied.fee
+    if fee.amount is None:
+        return f"• {fee.label}: chưa có mức phí được xác nhận, vui lòng xem trên cổng {PORTAL}"
+    if applied.expired:
+        return (
+            f"• {fee.label}: mức cũ chỉ áp dụng đến {vn_date(fee.valid_to)}; "
+            f"mức hiện hành chưa được xác nhận, vui lòng xem trên cổng {PORTAL}"
+        )
+    line = f"• {fee.label}: {vnd(fee.amount)} ({channel_label(fee.channel)})"
+    if fee.valid_to:
+        line += f", áp dụng đến {vn_date(fee.valid_to)}"
+    if fee.legal_basis:
+        line += f"; căn cứ {fee.legal_basis}"
+    return line + caution(fee.confidence)
+
+
+def answers_of(tracker: Tracker) -> Dict[str, str]:
+    """The citizen's answers to the current guide's questions."""
+    answers = tracker.get_slot("guide_answers")
+    return dict(answers) if isinstance(answers, dict) else {}
+
+
+def render_aspect(procedure: Procedure, aspect: str, answers: Dict[str, str]) -> str:
+    """The answer to one aspect of a procedure, without the source footer."""
+    name = procedure.name
+    if aspect == "fee":
+        lines = [fee_line(f) for f in procedure.fees_for(answers, today=today())]
+        return f"Lệ phí – {name}:\n" + "\n".join(lines)
+    if aspect == "documents":
+        split = procedure.documents_for(answers)
+        lines = [f"Giấy tờ cần chuẩn bị – {name}:"]
+        lines += [
+            f"• {d.name}" + (f" – {d.note}" if d.note else "") + caution(d.confidence) for d in split.needed
+        ]
+        if split.not_needed:
+            lines.append("Bạn KHÔNG cần mang/nộp:")
+            lines += [f"• {d.name} – {d.reason}" for d in split.not_needed]
+        return "\n".join(lines)
+    if aspect == "processing_time":
+        fact = procedure.processing_time
+        return f"Thời gian giải quyết – {name}: {fact.text}{caution(fact.confidence)}"
+    if aspect == "where":
+        online = "toàn trình (làm hết trên mạng)" if procedure.online.value == "full" else "một phần (có bước phải đến trực tiếp)"
+        return (
+            f"Nơi giải quyết – {name}: {procedure.agency}.\n"
+            f"Nộp online {online} trên Cổng Dịch vụ công quốc gia hoặc ứng dụng VNeID; "
+            "nộp trực tiếp được tại bất kỳ Trung tâm phục vụ hành chính công cấp xã nào trong tỉnh."
+        )
+    if aspect == "result":
+        fact = procedure.result
+        return f"Kết quả – {name}: {fact.text}{caution(fact.confidence)}"
+    if aspect == "eligibility":
+        if procedure.eligibility is None:
+            return (
+                f"Điều kiện – {name}: mình chưa có thông tin được xác nhận về đối tượng/điều kiện. "
+                f"Bạn xem chi tiết trên cổng: {procedure.portal_url}"
+            )
+        fact = procedure.eligibility
+        return f"Ai được làm – {name}: {fact.text}{caution(fact.confidence)}"
+    if aspect == "steps":
+        steps = procedure.steps_for(answers)
+        lines = [f"Các bước làm online – {name} ({len(steps)} bước):"]
+        lines += [f"{i}. {s.title}" for i, s in enumerate(steps, 1)]
+        lines.append("Bấm “Hướng dẫn làm online từng bước” để mình dẫn bạn làm từng bước một.")
+        return "\n".join(lines)
+    # overview
+    online = "làm online toàn trình" if procedure.online.value == "full" else "làm online một phần"
+    fees = procedure.fees_for(answers, today=today())
+    fee_text = fee_line(fees[0]).lstrip("• ") if fees else "chưa có thông tin"
+    return (
+        f"{name} ({online}).\n"
+        f"• Cơ quan giải quyết: {procedure.agency}\n"
+        f"• Thời gian: {procedure.processing_time.text}{caution(procedure.processing_time.confidence)}\n"
+        f"• Lệ phí: {fee_text}"
+    )
+
+
+def next_move_buttons(procedure: Procedure, *, shown: str) -> List[Dict[str, str]]:
+    """Buttons after an answer: documents (unless just shown), the step-by-step guide, a person."""
+    buttons = []
+    if shown != "documents":
+        buttons.append({"title": ASPECT_TITLES["documents"], "payload": payload("ask_procedure", procedure=procedure.key, aspect="documents")})
+    elif shown != "fee":
+        buttons.append({"title": ASPECT_TITLES["fee"], "payload": payload("ask_procedure", procedure=procedure.key, aspect="fee")})
+    buttons.append({"title": "Hướng dẫn làm online từng bước", "payload": payload("start_guide", procedure=procedure.key)})
+    buttons.append(BUTTON_HUMAN)
+    return buttons
+
+
+def entity(tracker: Tracker, name: str) -> Optional[str]:
+    """The latest message's entity value, if any."""
+    value = next(tracker.get_latest_entity_values(name), None)
+    return str(value) if value is not None else None

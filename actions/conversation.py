@@ -1,0 +1,141 @@
+"""Fallback chain, yes/no in context, ratings and the hand-off to staff."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ConversationPaused, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import BUTTON_HUMAN, BUTTON_SERVICES, catalogue, entity, get_procedure
+from actions.guide import step_message
+from actions.procedures import answer, choose_procedure_buttons, resume_button, suspend
+from assistant.settings import get_settings
+
+
+class ActionFallback(Action):
+    """Not understood: first 'did you mean…' with candidates, then the list of services or a person."""
+
+    def name(self) -> str:
+        return "action_fallback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        misses = int(tracker.get_slot("fallback_count") or 0) + 1
+        text = tracker.latest_message.get("text") or ""
+        keys = [r["key"] for r in tracker.latest_message.get("procedure_ranking") or []][:3]
+        if not keys and misses == 1:
+            keys = [hit.key for hit in catalogue().search(text, limit=3) if hit.score and hit.score > 0]
+        if misses == 1 and keys:
+            dispatcher.utter_message(
+                text="Mình chưa chắc đã hiểu đúng. Có phải bạn muốn hỏi về…", buttons=choose_procedure_buttons(keys)
+            )
+            return [SlotSet("fallback_count", misses), SlotSet("candidates", keys)]
+        if misses == 1:
+            dispatcher.utter_message(
+                text="Xin lỗi, mình chưa hiểu ý bạn. Bạn nói rõ hơn giúp mình thủ tục bạn cần làm nhé (ví dụ: “làm lại căn cước”, “đăng ký tạm trú”).",
+                buttons=[BUTTON_SERVICES, BUTTON_HUMAN],
+            )
+            return [SlotSet("fallback_count", misses)]
+        dispatcher.utter_message(
+            text="Mình vẫn chưa hiểu được. Bạn chọn thủ tục trong danh sách dịch vụ, hoặc để cán bộ hỗ trợ trực tiếp nhé.",
+            buttons=[BUTTON_SERVICES, BUTTON_HUMAN],
+        )
+        return [SlotSet("fallback_count", 0)]
+
+
+class ActionHandleAffirm(Action):
+    """'Có' / 'ok': confirm a pending switch of procedure, otherwise ask what else."""
+
+    def name(self) -> str:
+        return "action_handle_affirm"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        switch_to = tracker.get_slot("switch_to")
+        if switch_to:
+            events = suspend(tracker)
+            events += answer(dispatcher, tracker, switch_to, tracker.get_slot("aspect") or "overview")
+            return events + [SlotSet("switch_to", None)]
+        candidates = tracker.get_slot("candidates") or []
+        if len(candidates) == 1:
+            return answer(dispatcher, tracker, candidates[0], "overview")
+        dispatcher.utter_message(text="Vâng ạ. Bạn cần mình giúp gì tiếp?", buttons=[BUTTON_SERVICES, BUTTON_HUMAN])
+        return []
+
+
+class ActionHandleDeny(Action):
+    """'Không': keep the current walkthrough, or show the services when no candidate was right."""
+
+    def name(self) -> str:
+        return "action_handle_deny"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        if tracker.get_slot("switch_to"):
+            procedure = get_procedure(tracker.get_slot("procedure"))
+            step = tracker.get_slot("guide_step")
+            if procedure is not None and step is not None:
+                dispatcher.utter_message(text=f"Vâng, mình tiếp tục “{procedure.short_name}” nhé.")
+                dispatcher.utter_message(**step_message(procedure, dict(tracker.get_slot("guide_answers") or {}), int(step)))
+            return [SlotSet("switch_to", None)]
+        if tracker.get_slot("candidates"):
+            dispatcher.utter_message(
+                text="Vậy bạn chọn giúp mình trong danh sách dịch vụ, hoặc mô tả thêm việc bạn cần làm nhé.",
+                buttons=[BUTTON_SERVICES, BUTTON_HUMAN],
+            )
+            return [SlotSet("candidates", None)]
+        buttons = [BUTTON_SERVICES, BUTTON_HUMAN]
+        button = resume_button(tracker)
+        if button:
+            buttons.insert(0, button)
+        dispatcher.utter_message(text="Vâng ạ. Khi cần làm thủ tục gì bạn cứ nhắn mình nhé.", buttons=buttons)
+        return []
+
+
+class ActionSaveRating(Action):
+    """Store a 1–5 rating (the engine writes it to the feedback table) and thank the citizen."""
+
+    def name(self) -> str:
+        return "action_save_rating"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        value = entity(tracker, "rating") or ""
+        digits = "".join(ch for ch in value if ch.isdigit())
+        if not digits or not 1 <= int(digits[:1]) <= 5:
+            dispatcher.utter_message(text="Bạn chấm giúp mình từ 1 đến 5 nhé.")
+            return []
+        rating = digits[:1]
+        dispatcher.utter_message(
+            text=f"Cảm ơn bạn đã chấm {rating}/5! Nếu muốn góp ý thêm, bạn cứ nhắn ở đây, cán bộ sẽ đọc các góp ý để hoàn thiện hướng dẫn."
+        )
+        return [SlotSet("feedback_rating", rating)]
+
+
+class ActionHandoff(Action):
+    """Hand the conversation to one-stop-desk staff and fall silent until they hand it back."""
+
+    def name(self) -> str:
+        return "action_handoff"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        hours = get_settings().handoff_hours
+        procedure = get_procedure(tracker.get_slot("procedure"))
+        about = f" về “{procedure.short_name}”" if procedure else ""
+        dispatcher.utter_message(
+            text=(
+                f"Mình đã chuyển cuộc trò chuyện{about} cho cán bộ bộ phận một cửa, kèm tóm tắt những gì bạn đã hỏi, "
+                "nên bạn không phải kể lại. "
+                f"Cán bộ trả lời ngay tại đây trong giờ làm việc ({hours}); "
+                "ngoài giờ, cán bộ trả lời vào đầu giờ làm việc tiếp theo. Trong lúc chờ, trợ lý ảo tạm dừng."
+            )
+        )
+        return [ConversationPaused()]

@@ -1,0 +1,442 @@
+"""The personalised guide: a few questions (``guide_form``), the checklist, then one step at a time.
+
+State lives in slots, so it is in the tracker store and survives a server restart or a new device:
+``procedure`` (key), ``guide_answers`` (question id → option id), ``guide_step`` (0-based index of the
+step being shown; None outside a walkthrough), ``return_to`` (the procedure to come back to after the
+VNeID detour) and ``suspended`` (a walkthrough put aside for another procedure).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Dict, List, Optional
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import (
+    BUTTON_BACK,
+    BUTTON_HUMAN,
+    BUTTON_NEXT,
+    BUTTON_REPEAT,
+    answers_of,
+    caution,
+    entity,
+    get_procedure,
+    payload,
+    render_aspect,
+    source_line,
+    with_source,
+)
+from actions.procedures import resume_button
+from assistant.catalogue.schema import Procedure
+from assistant.text.normalize import fold
+
+VNEID_KEY = "tai-khoan-vneid-muc-2"
+QUESTION_SLOTS = ("guide_form_q1", "guide_form_q2", "guide_form_q3")
+YES = {"co", "roi", "da co", "co roi", "da co roi", "yes", "ok", "dung", "co a", "roi a", "co tai khoan"}
+NO = {"chua", "khong", "chua co", "khong co", "no", "chua a", "chua co a", "chua lam"}
+
+
+def step_message(procedure: Procedure, answers: Dict[str, str], index: int) -> Dict[str, Any]:
+    """``Bước i/N: …`` for step ``index`` (0-based) with the walkthrough buttons."""
+    steps = procedure.steps_for(answers)
+    step = steps[index]
+    text = f"Bước {index + 1}/{len(steps)}: {step.title}\n{step.text}{caution(step.confidence)}"
+    return {"text": text, "buttons": [BUTTON_NEXT, BUTTON_BACK, BUTTON_REPEAT, BUTTON_HUMAN]}
+
+
+def match_option(text: str, options: List[Any]) -> Optional[str]:
+    """The option id a free-text or button answer means, or None.
+
+    Accepts the option's label or id (accents and case ignored), a label contained in the answer or the
+    answer contained in a label, and the option's number ("1", "2", …).
+    """
+    said = fold(text).strip(" .!?")
+    if not said:
+        return None
+    if said.isdigit() and 1 <= int(said) <= len(options):
+        return options[int(said) - 1].id
+    for option in options:
+        if said in {fold(option.label), fold(option.id.replace("_", " "))}:
+            return option.id
+    hits = [o.id for o in options if fold(o.label) in said or (len(said) >= 3 and said in fold(o.label))]
+    return hits[0] if len(hits) == 1 else None
+
+
+def match_yes_no(text: str) -> Optional[str]:
+    """``yes``/``no`` for an answer to 'do you have a VNeID level-2 account?'."""
+    said = fold(text).strip(" .!?")
+    if said in {"yes", "no"}:
+        return said
+    if said in YES or said.startswith(("co ", "da co", "roi")):
+        return "yes"
+    if said in NO or said.startswith(("chua", "khong")):
+        return "no"
+    return None
+
+
+class ActionStartGuide(Action):
+    """Start (or resume) the personalised guide for the chosen or current procedure."""
+
+    def name(self) -> str:
+        return "action_start_guide"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        key = entity(tracker, "procedure") or tracker.get_slot("procedure")
+        procedure = get_procedure(key)
+        reset = [SlotSet(s, None) for s in QUESTION_SLOTS]
+        if procedure is None:
+            dispatcher.utter_message(
+                text="Bạn muốn mình hướng dẫn thủ tục nào? Bạn nhắn tên thủ tục hoặc xem danh sách nhé.",
+                buttons=[{"title": "Xem các dịch vụ", "payload": "/list_services"}],
+            )
+            return reset + [SlotSet("procedure", None), SlotSet("guide_step", None)]
+        saved = tracker.get_slot("suspended")
+        if isinstance(saved, dict) and saved.get("procedure") == procedure.key:
+            # Coming back to a walkthrough put aside earlier: same answers, same step.
+            dispatcher.utter_message(text=f"Mình quay lại “{procedure.short_name}” đúng chỗ bạn đang làm nhé.")
+            return [
+                SlotSet("procedure", procedure.key),
+                SlotSet("guide_answers", saved.get("answers") or {}),
+                SlotSet("guide_step", int(saved.get("step") or 0)),
+                SlotSet("suspended", None),
+                *reset,
+                SlotSet("guide_form_vneid", "yes"),
+            ]
+        events: List[EventType] = [
+            SlotSet("procedure", procedure.key),
+            SlotSet("guide_answers", {}),
+            SlotSet("guide_step", None),
+            *reset,
+        ]
+        if tracker.get_slot("guide_form_vneid") != "yes" or procedure.key == VNEID_KEY:
+            events.append(SlotSet("guide_form_vneid", None))
+        intro = f"Mình hướng dẫn bạn làm “{procedure.name}” online."
+        if procedure.questions or procedure.requires_vneid:
+            intro += " Trước hết mình hỏi nhanh vài câu để biết bạn cần chuẩn bị gì."
+        dispatcher.utter_message(text=intro)
+        return events
+
+
+class ValidateGuideForm(FormValidationAction):
+    """Ask only the questions the procedure has; map each answer to an option id."""
+
+    def name(self) -> str:
+        return "validate_guide_form"
+
+    async def required_slots(
+        self,
+        domain_slots: List[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> List[str]:
+        procedure = get_procedure(tracker.get_slot("procedure"))
+        if procedure is None or tracker.get_slot("guide_step") is not None:
+            return []
+        slots: List[str] = []
+        if procedure.requires_vneid and procedure.key != VNEID_KEY:
+            slots.append("guide_form_vneid")
+            if tracker.get_slot("guide_form_vneid") == "no":
+                return slots
+        slots.extend(QUESTION_SLOTS[: len(procedure.questions)])
+        return slots
+
+    def _question(self, tracker: Tracker, slot: str) -> Any:
+        procedure = get_procedure(tracker.get_slot("procedure"))
+        return procedure, procedure.questions[QUESTION_SLOTS.index(slot)] if procedure else None
+
+    def _validate_question(
+        self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> Dict[str, Any]:
+        procedure, question = self._question(tracker, slot)
+        if procedure is None or question is None:
+            return {slot: None}
+        option = match_option(str(value or ""), question.options)
+        if option is None:
+            dispatcher.utter_message(text="Bạn chọn giúp mình một trong các lựa chọn bên dưới nhé.")
+            return {slot: None}
+        answers = answers_of(tracker)
+        answers[question.id] = option
+        return {slot: option, "guide_answers": answers}
+
+    def validate_guide_form_vneid(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
+        said = match_yes_no(str(slot_value or ""))
+        if said is None:
+            dispatcher.utter_message(text="Bạn trả lời giúp mình “Có” hoặc “Chưa” nhé.")
+        return {"guide_form_vneid": said}
+
+    def validate_guide_form_q1(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
+        return self._validate_question("guide_form_q1", slot_value, dispatcher, tracker)
+
+    def validate_guide_form_q2(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
+        return self._validate_question("guide_form_q2", slot_value, dispatcher, tracker)
+
+    def validate_guide_form_q3(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
+        return self._validate_question("guide_form_q3", slot_value, dispatcher, tracker)
+
+
+class ActionAskGuideFormVneid(Action):
+    """Ask whether the citizen already has a VNeID level-2 account."""
+
+    def name(self) -> str:
+        return "action_ask_guide_form_vneid"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        dispatcher.utter_message(
+            text="Thủ tục này làm online bằng tài khoản định danh điện tử VNeID mức 2. Bạn đã có tài khoản VNeID mức 2 chưa?",
+            buttons=[
+                {"title": "Có rồi", "payload": payload("choose_option", option="yes")},
+                {"title": "Chưa có", "payload": payload("choose_option", option="no")},
+            ],
+        )
+        return []
+
+
+class _AskQuestion(Action, ABC):
+    """Ask question number ``index`` of the current procedure, its options as buttons."""
+
+    @property
+    @abstractmethod
+    def index(self) -> int:
+        """0-based position of the question in the record."""
+
+    def name(self) -> str:
+        return f"action_ask_{QUESTION_SLOTS[self.index]}"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        procedure = get_procedure(tracker.get_slot("procedure"))
+        if procedure is None or self.index >= len(procedure.questions):
+            return []
+        question = procedure.questions[self.index]
+        dispatcher.utter_message(
+            text=question.question,
+            buttons=[{"title": o.label, "payload": payload("choose_option", option=o.id)} for o in question.options],
+        )
+        return []
+
+
+class ActionAskGuideFormQ1(_AskQuestion):
+    """Ask the procedure's first question."""
+
+    index = 0
+
+
+class ActionAskGuideFormQ2(_AskQuestion):
+    """Ask the procedure's second question."""
+
+    index = 1
+
+
+class ActionAskGuideFormQ3(_AskQuestion):
+    """Ask the procedure's third question."""
+
+    index = 2
+
+
+class ActionGuideChecklist(Action):
+    """After the questions: the personalised checklist, then Bước 1/N (or the VNeID detour first)."""
+
+    def name(self) -> str:
+        return "action_guide_checklist"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        procedure = get_procedure(tracker.get_slot("procedure"))
+        if procedure is None:
+            return []
+        step = tracker.get_slot("guide_step")
+        if step is not None:  # resumed walkthrough: show where they were
+            dispatcher.utter_message(**step_message(procedure, answers_of(tracker), int(step)))
+            return []
+        if tracker.get_slot("guide_form_vneid") == "no" and procedure.requires_vneid:
+            vneid = get_procedure(VNEID_KEY)
+            if vneid is not None:
+                dispatcher.utter_message(
+                    text=(
+                        f"Để làm “{procedure.short_name}” online, trước hết bạn cần tài khoản VNeID mức 2. "
+                        "Mình hướng dẫn bạn làm tài khoản trước, xong sẽ quay lại thủ tục này."
+                    )
+                )
+                return self._begin(dispatcher, vneid, {}) + [
+                    SlotSet("procedure", vneid.key),
+                    SlotSet("return_to", procedure.key),
+                ]
+        answers = answers_of(tracker)
+        dispatcher.utter_message(text=with_source(render_aspect(procedure, "documents", answers), procedure))
+        return self._begin(dispatcher, procedure, answers)
+
+    @staticmethod
+    def _begin(dispatcher: CollectingDispatcher, procedure: Procedure, answers: Dict[str, str]) -> List[EventType]:
+        dispatcher.utter_message(**step_message(procedure, answers, 0))
+        return [SlotSet("guide_step", 0), SlotSet("guide_answers", answers)]
+
+
+def _current(tracker: Tracker) -> Any:
+    procedure = get_procedure(tracker.get_slot("procedure"))
+    step = tracker.get_slot("guide_step")
+    return procedure, (int(step) if step is not None else None)
+
+
+def not_in_walkthrough(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
+    """Reply to next/back/repeat when no walkthrough is running."""
+    procedure = get_procedure(tracker.get_slot("procedure"))
+    buttons = []
+    button = resume_button(tracker)
+    if button:
+        buttons.append(button)
+    if procedure is not None:
+        buttons.append({"title": f"Hướng dẫn {procedure.short_name}", "payload": payload("start_guide", procedure=procedure.key)})
+    buttons.append({"title": "Xem các dịch vụ", "payload": "/list_services"})
+    dispatcher.utter_message(
+        text="Hiện bạn chưa làm dở thủ tục nào. Bạn muốn mình hướng dẫn thủ tục gì?", buttons=buttons
+    )
+    return []
+
+
+class ActionGuideNext(Action):
+    """Next step; past the last one, what happens next and a 1–5 rating."""
+
+    def name(self) -> str:
+        return "action_guide_next"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        procedure, step = _current(tracker)
+        if procedure is None or step is None:
+            return not_in_walkthrough(dispatcher, tracker)
+        answers = answers_of(tracker)
+        total = len(procedure.steps_for(answers))
+        if step + 1 < total:
+            dispatcher.utter_message(**step_message(procedure, answers, step + 1))
+            return [SlotSet("guide_step", step + 1)]
+        return finish(dispatcher, tracker, procedure)
+
+
+def finish(dispatcher: CollectingDispatcher, tracker: Tracker, procedure: Procedure) -> List[EventType]:
+    """The walkthrough is done: result, time, tracking, then the rating question."""
+    dispatcher.utter_message(
+        text=(
+            f"Xong! Bạn đã đi hết các bước “{procedure.short_name}”.\n"
+            f"• Kết quả: {procedure.result.text}{caution(procedure.result.confidence)}\n"
+            f"• Thời gian: {procedure.processing_time.text}{caution(procedure.processing_time.confidence)}\n"
+            "• Theo dõi hồ sơ: mục “Quản lý hồ sơ đã nộp” trên Cổng Dịch vụ công hoặc trong ứng dụng VNeID; "
+            "thông báo cũng được gửi qua cổng, VNeID hoặc tin nhắn.\n—\n"
+            f"{source_line(procedure)}"
+        )
+    )
+    events: List[EventType] = [SlotSet("guide_step", None)]
+    back_to = get_procedure(tracker.get_slot("return_to"))
+    if back_to is not None and back_to.key != procedure.key:
+        dispatcher.utter_message(
+            text=f"Khi đã có tài khoản VNeID mức 2, mình tiếp tục hướng dẫn “{back_to.short_name}” nhé.",
+            buttons=[{"title": f"Tiếp tục {back_to.short_name}", "payload": payload("start_guide", procedure=back_to.key)}],
+        )
+        events.append(SlotSet("return_to", None))
+    dispatcher.utter_message(
+        text="Bạn thấy hướng dẫn này hữu ích thế nào? Chấm từ 1 (chưa tốt) đến 5 (rất tốt):",
+        buttons=[{"title": str(i), "payload": payload("rate", rating=str(i))} for i in range(1, 6)],
+    )
+    return events
+
+
+class ActionGuidePrevious(Action):
+    """Back one step."""
+
+    def name(self) -> str:
+        return "action_guide_previous"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        procedure, step = _current(tracker)
+        if procedure is None or step is None:
+            return not_in_walkthrough(dispatcher, tracker)
+        if step == 0:
+            dispatcher.utter_message(text="Bạn đang ở bước đầu tiên rồi.")
+            dispatcher.utter_message(**step_message(procedure, answers_of(tracker), 0))
+            return []
+        dispatcher.utter_message(**step_message(procedure, answers_of(tracker), step - 1))
+        return [SlotSet("guide_step", step - 1)]
+
+
+class ActionGuideRepeat(Action):
+    """Say the current step again."""
+
+    def name(self) -> str:
+        return "action_guide_repeat"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        procedure, step = _current(tracker)
+        if procedure is None or step is None:
+            return not_in_walkthrough(dispatcher, tracker)
+        dispatcher.utter_message(**step_message(procedure, answers_of(tracker), step))
+        return []
+
+
+class ActionGuideProgress(Action):
+    """'Mình đang làm đến đâu rồi?': the procedure and the current step."""
+
+    def name(self) -> str:
+        return "action_guide_progress"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        procedure, step = _current(tracker)
+        if procedure is None or step is None:
+            return not_in_walkthrough(dispatcher, tracker)
+        dispatcher.utter_message(text=f"Bạn đang làm “{procedure.name}”. Mình nhắc lại bước hiện tại nhé:")
+        dispatcher.utter_message(**step_message(procedure, answers_of(tracker), step))
+        return []
+
+
+class ActionRestart(Action):
+    """'Làm lại từ đầu': back to Bước 1 of the current walkthrough, otherwise a fresh conversation.
+
+    Overrides Rasa's default ``action_restart`` (the ``restart`` intent always maps to it). While the
+    conversation is with staff it says nothing and keeps it paused.
+    """
+
+    def name(self) -> str:
+        return "action_restart"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        from rasa_sdk.events import ConversationPaused, Restarted
+
+        if tracker.is_paused():
+            return [ConversationPaused()]
+        procedure, step = _current(tracker)
+        loop_off: List[EventType] = [ActiveLoop(None), SlotSet("requested_slot", None)] if tracker.active_loop else []
+        if procedure is not None and step is not None:
+            dispatcher.utter_message(text=f"Mình bắt đầu lại “{procedure.short_name}” từ bước đầu nhé.")
+            dispatcher.utter_message(**step_message(procedure, answers_of(tracker), 0))
+            return loop_off + [SlotSet("guide_step", 0)]
+        dispatcher.utter_message(
+            text="Mình bắt đầu lại từ đầu nhé. Bạn cần làm thủ tục gì?",
+            buttons=[{"title": "Xem các dịch vụ", "payload": "/list_services"}],
+        )
+        return [Restarted()]
