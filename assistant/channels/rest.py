@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, constr
 
 from assistant.engine import ConversationEngine, Reply, complete_parse
 from assistant.errors import ModelNotReady
@@ -21,15 +21,15 @@ NO_WORDS_REPLY = "Mình chỉ đọc được chữ thôi ạ. Bạn nhắn giú
 class RestMessage(BaseModel):
     """Body of the REST channel."""
 
-    sender: str = Field(..., min_length=1, max_length=128)
-    message: str = Field("", max_length=20000)
+    sender: constr(strict=True, min_length=1, max_length=128)  # type: ignore[valid-type]
+    message: constr(strict=True, max_length=20000) = ""  # type: ignore[valid-type]
     metadata: dict[str, Any] | None = None
 
 
 class ParseRequest(BaseModel):
     """Body of ``/model/parse``."""
 
-    text: str = Field("", max_length=20000)
+    text: constr(strict=True, max_length=20000) = ""  # type: ignore[valid-type]
 
 
 def engine_of(request: Request) -> ConversationEngine:

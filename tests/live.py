@@ -1,0 +1,118 @@
+"""A real ``assistant serve`` process for end-to-end tests (trained model, real database, real HTTP)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT = 120.0
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """One app process; ``say`` talks to its REST channel."""
+
+    def __init__(self, *, database_url: str, redis_url: str | None = None, log: Path) -> None:
+        self.database_url = database_url
+        self.redis_url = redis_url
+        self.log = log
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            ASSISTANT_DATABASE_URL=self.database_url,
+            ASSISTANT_PORT=str(self.port),
+            PORT=str(self.port),
+            RASA_TELEMETRY_ENABLED="false",
+        )
+        if self.redis_url:
+            env["ASSISTANT_REDIS_URL"] = self.redis_url
+        else:
+            env.pop("ASSISTANT_REDIS_URL", None)
+        return env
+
+    def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run the ``assistant`` command with this server's settings."""
+        return subprocess.run(
+            [sys.executable, "-m", "assistant.cli", *args],
+            cwd=ROOT,
+            env=self.env(),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    def start(self) -> LiveServer:
+        handle = self.log.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "assistant.cli", "serve", "--port", str(self.port)],
+            cwd=ROOT,
+            env=self.env(),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: see {self.log}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"server not ready in {START_TIMEOUT} s: see {self.log}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+
+    def post(self, path: str, body: Any, **kwargs: Any) -> httpx.Response:
+        return httpx.post(f"{self.url}{path}", json=body, timeout=30, **kwargs)
+
+    def say(self, sender: str, message: str) -> list[dict[str, Any]]:
+        """Send one message over the REST channel; the bot's replies."""
+        response = self.post("/webhooks/rest/webhook", {"sender": sender, "message": message})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    @staticmethod
+    def texts(replies: list[dict[str, Any]]) -> str:
+        return "\n".join(r.get("text") or "" for r in replies)
+
+    @staticmethod
+    def buttons(replies: list[dict[str, Any]]) -> list[str]:
+        return [b["title"] for r in replies for b in r.get("buttons") or []]
+
+    @staticmethod
+    def payload(intent: str, **entities: str) -> str:
+        return f"/{intent}{json.dumps(entities, ensure_ascii=False)}" if entities else f"/{intent}"

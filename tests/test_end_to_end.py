@@ -1,0 +1,230 @@
+"""End to end through a real server: trained model, SQLite tracker store, REST channel, actions endpoint.
+
+These are the issue's "done when" checks, as a citizen would see them.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.live import LiveServer
+
+pytestmark = pytest.mark.slow
+STEP = re.compile(r"Bước (\d+)/(\d+):")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    folder = tmp_path_factory.mktemp("e2e")
+    live = LiveServer(database_url=f"sqlite:///{folder / 'assistant.db'}", log=folder / "server.log")
+    loaded = live.cli("procedures", "load")
+    assert loaded.returncode == 0, loaded.stderr
+    live.start()
+    yield live
+    live.stop()
+
+
+def steps_in(replies: list[dict]) -> list[tuple[int, int]]:
+    return [(int(a), int(b)) for a, b in STEP.findall(LiveServer.texts(replies))]
+
+
+def test_health_is_ok_once_loaded(server: LiveServer) -> None:
+    import httpx
+
+    body = httpx.get(f"{server.url}/health").json()
+    assert body["status"] == "ok" and body["procedures"] == 26
+
+
+def test_greeting_in_vietnamese(server: LiveServer) -> None:
+    replies = server.say("greet-1", "xin chào")
+    assert "Xin chào" in server.texts(replies)
+    assert "Xem tất cả dịch vụ" in server.buttons(replies)
+
+
+def test_fee_question_answers_fee_with_source_and_next_moves(server: LiveServer) -> None:
+    replies = server.say("fee-1", "làm hộ chiếu hết bao nhiêu tiền")
+    text = server.texts(replies)
+    assert "Lệ phí" in text and "100.000 đồng" in text and "31/12/2026" in text
+    assert "Nguồn:" in text and "đối chiếu ngày" in text and "dichvucong.gov.vn" in text
+    assert {"Xem giấy tờ cần chuẩn bị", "Hướng dẫn làm online từng bước", "Gặp cán bộ"} <= set(server.buttons(replies))
+
+
+def test_unaccented_teencode_finds_the_procedure(server: LiveServer) -> None:
+    text = server.texts(server.say("teen-1", "mat cccd roi lam lai the nao ad"))
+    assert "căn cước" in text.lower()
+
+
+def walk_to_first_step(server: LiveServer, sender: str) -> list[dict]:
+    offered = server.say(sender, "tôi muốn làm hộ chiếu")
+    assert "Hướng dẫn làm online từng bước" in server.buttons(offered)
+    server.say(sender, server.payload("start_guide", procedure="ho-chieu"))
+    server.say(sender, server.payload("choose_option", option="yes"))
+    server.say(sender, server.payload("choose_option", option="lost"))
+    return server.say(sender, server.payload("choose_option", option="self"))
+
+
+def test_walkthrough_personalised_checklist_then_steps(server: LiveServer) -> None:
+    replies = walk_to_first_step(server, "walk-1")
+    text = server.texts(replies)
+    assert "Bạn KHÔNG cần mang/nộp" in text
+    assert steps_in(replies)[-1][0] == 1
+    total = steps_in(replies)[-1][1]
+    assert {"Tiếp theo", "Quay lại", "Nhắc lại", "Gặp cán bộ"} <= set(server.buttons(replies))
+    assert steps_in(server.say("walk-1", "tiếp")) == [(2, total)]
+    assert steps_in(server.say("walk-1", "quay lại")) == [(1, total)]
+    assert steps_in(server.say("walk-1", "nói lại")) == [(1, total)]
+
+
+def test_walkthrough_ends_with_result_and_rating(server: LiveServer) -> None:
+    replies = walk_to_first_step(server, "walk-2")
+    total = steps_in(replies)[-1][1]
+    for _ in range(total - 1):
+        replies = server.say("walk-2", "/next_step")
+    assert steps_in(replies) == [(total, total)]
+    done = server.say("walk-2", "/next_step")
+    assert "Kết quả" in server.texts(done) and "Theo dõi hồ sơ" in server.texts(done)
+    assert server.buttons(done)[-5:] == ["1", "2", "3", "4", "5"]
+    thanks = server.say("walk-2", server.payload("rate", rating="5"))
+    assert "5/5" in server.texts(thanks)
+
+
+def test_walkthrough_survives_a_restart(server: LiveServer) -> None:
+    walk_to_first_step(server, "walk-3")
+    total = steps_in(server.say("walk-3", "tiếp"))[0][1]
+    server.stop()
+    server.start()
+    assert steps_in(server.say("walk-3", "tiếp")) == [(3, total)]
+    progress = server.say("walk-3", "mình đang làm đến đâu rồi?")
+    assert steps_in(progress) == [(3, total)]
+
+
+def test_handoff_records_step_and_answers_then_bot_is_silent(server: LiveServer) -> None:
+    walk_to_first_step(server, "human-1")
+    server.say("human-1", "tiếp")
+    replies = server.say("human-1", "cho tôi gặp cán bộ")
+    assert "cán bộ" in server.texts(replies)
+    assert server.say("human-1", "tiếp") == []
+    assert server.say("human-1", "alo còn ai không") == []
+    database = server.database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(database) as db:
+        row = db.execute(
+            "select channel, procedure_key, step, answers, status from handoffs where sender_id = ?", ("human-1",)
+        ).fetchone()
+    assert row is not None
+    channel, procedure, step, answers, status = row
+    assert (channel, procedure, step, status) == ("rest", "ho-chieu", 2, "open")
+    assert '"situation": "lost"' in answers
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("", "chưa nhập nội dung"),
+        ("   ", "chưa nhập nội dung"),
+        ("😀😀😀", "chỉ đọc được chữ"),
+        ("làm căn cước " * 1000, None),
+        ("What is the weather today?", "ngoài phạm vi"),
+    ],
+    ids=["empty", "blank", "emoji", "huge", "english"],
+)
+def test_bad_input_gets_a_polite_reply(server: LiveServer, message: str, expected: str | None) -> None:
+    replies = server.say("bad-1", message)
+    assert replies, "always an answer"
+    if expected:
+        assert expected in server.texts(replies)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"message": "hi"}, {"sender": "x", "message": 123}, {"sender": "", "message": "hi"}, ["not", "an", "object"]],
+)
+def test_malformed_rest_body_is_a_4xx(server: LiveServer, body: object) -> None:
+    assert 400 <= server.post("/webhooks/rest/webhook", body).status_code < 500
+
+
+def test_oversized_message_is_a_4xx_with_a_reason(server: LiveServer) -> None:
+    response = server.post("/webhooks/rest/webhook", {"sender": "big-1", "message": "a" * 20001})
+    assert response.status_code == 422
+    assert "không hợp lệ" in response.json()["detail"]
+
+
+def test_binary_body_is_a_4xx(server: LiveServer) -> None:
+    import httpx
+
+    response = httpx.post(
+        f"{server.url}/webhooks/rest/webhook", content=b"\xff\xfe\x00\x01", headers={"content-type": "application/json"}
+    )
+    assert 400 <= response.status_code < 500
+
+
+@pytest.mark.parametrize("text", ["làm hộ chiếu hết bao nhiêu tiền", "xin chào", "", "😀", "lam lai cccd"])
+def test_model_parse_has_the_design_fields(server: LiveServer, text: str) -> None:
+    body = server.post("/model/parse", {"text": text}).json()
+    assert {"text", "intent", "intent_ranking", "entities", "procedure", "procedure_ranking", "aspect"} <= set(body)
+
+
+def test_model_parse_ranks_procedure_and_aspect(server: LiveServer) -> None:
+    body = server.post("/model/parse", {"text": "lam ho chieu het bao nhieu tien"}).json()
+    assert body["intent"]["name"] == "ask_procedure"
+    assert body["procedure"]["key"] == "ho-chieu"
+    assert len(body["procedure_ranking"]) >= 3
+    assert body["aspect"] == "fee"
+
+
+def test_action_endpoint_contract(server: LiveServer) -> None:
+    import zlib
+
+    import httpx
+
+    assert server.post("/webhook", {"next_action": "action_does_not_exist", "tracker": {}}).status_code == 404
+    assert httpx.post(f"{server.url}/webhook", content=b"not json").status_code == 400
+    call = {
+        "next_action": "action_list_services",
+        "sender_id": "x",
+        "tracker": {"sender_id": "x", "slots": {}, "latest_message": {}, "events": [], "paused": False},
+        "domain": {},
+        "version": "3.6.2",
+    }
+    body = zlib.compress(__import__("json").dumps(call).encode())
+    response = httpx.post(f"{server.url}/webhook", content=body, headers={"Content-Encoding": "deflate"})
+    assert response.status_code == 200
+    assert "26." in response.json()["responses"][0]["text"]
+
+
+def test_cli_parse_one_json_line_per_input_line(server: LiveServer) -> None:
+    import json
+
+    lines = ["làm hộ chiếu", "", "😀", "xin chao"]
+    result = server.cli("parse", stdin="\n".join(lines) + "\n")
+    assert result.returncode == 0, result.stderr
+    parsed = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [p["text"] for p in parsed] == lines
+    assert parsed[0]["procedure"]["key"] == "ho-chieu"
+    assert all("procedure_ranking" in p and "aspect" in p for p in parsed)
+
+
+def test_demo_page_and_widget(server: LiveServer) -> None:
+    import httpx
+
+    page = httpx.get(server.url + "/")
+    assert page.status_code == 200 and '<script src="/widget.js"' in page.text
+    widget = httpx.get(server.url + "/widget.js")
+    assert widget.status_code == 200 and "/webhooks/rest/webhook" in widget.text
+
+
+def test_channels_without_secrets_are_off(server: LiveServer) -> None:
+    import httpx
+
+    assert httpx.post(server.url + "/webhooks/zalo/webhook", json={}).status_code == 404
+    assert httpx.get(server.url + "/webhooks/facebook/webhook").status_code == 404
+
+
+def test_server_log_masks_phone_numbers(server: LiveServer, tmp_path: Path) -> None:
+    server.say("pii-1", "sđt của em là 0912345678, cccd 001203004567")
+    log = server.log.read_text(errors="replace")
+    assert "0912345678" not in log and "001203004567" not in log
