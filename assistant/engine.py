@@ -68,7 +68,7 @@ def tracker_store_config(database_url: str) -> dict[str, Any]:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         return config
     config.update(
-        host=url.host or "localhost",
+        url=url.host or "localhost",  # Rasa passes the endpoint's url as the SQL host
         port=url.port,
         username=url.username,
         password=url.password,
