@@ -131,7 +131,12 @@ class ConversationEngine:
         agent = await load_agent(model_path=str(path), endpoints=endpoints)
         if not agent.is_ready():
             raise ModelNotReady(f"Rasa could not load the model {path}")
-        logger.info("model %s loaded", path.name)
+        logger.info(
+            "model %s loaded; tracker store %s, lock store %s",
+            path.name,
+            type(getattr(agent.tracker_store, "_tracker_store", agent.tracker_store)).__name__,
+            type(agent.lock_store).__name__,
+        )
         return cls(agent, after_turn=after_turn, is_paused=is_paused)
 
     @property

@@ -54,6 +54,9 @@ def configure_logging(level: str = "INFO") -> None:
     handler.addFilter(PIIMaskingFilter())
     root.handlers = [handler]
     root.setLevel(level)
+    # Rasa lowers the root level to WARNING while it loads a model: our loggers keep their own level.
+    for name in ("assistant", "actions"):
+        logging.getLogger(name).setLevel(level)
     # DEBUG in rasa echoes user text; keep it at INFO or quieter.
     for name in ("rasa", "rasa_sdk", "tensorflow", "absl", "apscheduler", "urllib3", "matplotlib"):
         logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)) if name.startswith("rasa") else logging.WARNING)

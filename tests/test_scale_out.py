@@ -69,6 +69,9 @@ def servers(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 def test_walkthrough_moves_between_processes(servers: tuple[LiveServer, LiveServer]) -> None:
     a, b = servers
+    for server in servers:
+        log = server.log.read_text(errors="replace")
+        assert "tracker store SQLTrackerStore, lock store RedisLockStore" in log
     sender = f"scale-{uuid.uuid4().hex[:6]}"
     a.say(sender, "tôi muốn đăng ký tạm trú")
     a.say(sender, a.payload("start_guide", procedure="dang-ky-tam-tru"))
