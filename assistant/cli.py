@@ -145,7 +145,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Benchmark parse latency, turns and start-up; write a report."""
     from assistant.bench import run_bench
 
-    return run_bench(report=Path(args.report), turns=args.turns, concurrency=args.concurrency)
+    return run_bench(report=Path(args.report), total_turns=args.turns, concurrency=args.concurrency, stock=args.stock)
 
 
 def cmd_staff(args: argparse.Namespace) -> int:
@@ -194,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--report", default=str(ROOT / "docs" / "benchmark.md"))
     bench.add_argument("--turns", type=int, default=200)
     bench.add_argument("--concurrency", type=int, default=20)
+    bench.add_argument("--stock", action="store_true", help="also train and compare Rasa's stock pipeline")
     bench.set_defaults(func=cmd_bench)
 
     staff = sub.add_parser("staff", help="staff accounts")

@@ -1,0 +1,270 @@
+"""``assistant bench``: measured numbers for the README and docs/benchmark.md.
+
+- cold start: ``assistant serve`` process start → ``/health`` 200;
+- NLU parse latency (p50/p95/p99) over the held-out messages, in process, one at a time;
+- conversation turns over HTTP (REST channel, SQLite tracker store, actions through ``/webhook``):
+  sequential latency, then ``concurrency`` conversations at once (throughput and p95);
+- with ``--stock``: the same held-out evaluation, parse latency and model load time for Rasa's stock
+  pipeline (WhitespaceTokenizer + CountVectorsFeaturizer + DIETClassifier) trained on the same data.
+
+Traffic goes to 127.0.0.1 only; every loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from assistant.settings import ROOT
+
+HELDOUT = ROOT / "tests" / "data" / "heldout.yml"
+STOCK_CONFIG = """recipe: default.v1
+language: vi
+assistant_id: stock-baseline
+pipeline:
+  - name: WhitespaceTokenizer
+  - name: CountVectorsFeaturizer
+  - name: CountVectorsFeaturizer
+    analyzer: char_wb
+    min_ngram: 1
+    max_ngram: 4
+  - name: DIETClassifier
+    epochs: 30
+    constrain_similarities: true
+policies: []
+"""
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0–100) of values, nearest rank."""
+    ordered = sorted(values)
+    index = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def describe(values_ms: list[float]) -> dict[str, float]:
+    return {
+        "n": len(values_ms),
+        "p50": statistics.median(values_ms),
+        "p95": percentile(values_ms, 95),
+        "p99": percentile(values_ms, 99),
+        "max": max(values_ms),
+    }
+
+
+def heldout_texts() -> list[str]:
+    from assistant.evaluation import load_examples
+
+    return [e["text"] for e in load_examples(HELDOUT)]
+
+
+def parse_latency(agent: Any, texts: list[str]) -> dict[str, float]:
+    """Per-message parse time in ms (after one warm-up parse)."""
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(agent.parse_message("xin chào"))
+    times = []
+    for text in texts:
+        started = time.perf_counter()
+        loop.run_until_complete(agent.parse_message(text))
+        times.append((time.perf_counter() - started) * 1000)
+    loop.close()
+    return describe(times)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(database_url: str, log: Path) -> tuple[subprocess.Popen[bytes], str, float]:
+    """Start ``assistant serve`` and wait for /health 200; return the process, URL and seconds taken."""
+    port = free_port()
+    env = dict(os.environ, ASSISTANT_DATABASE_URL=database_url, PORT=str(port), ASSISTANT_PORT=str(port))
+    subprocess.run([sys.executable, "-m", "assistant.cli", "procedures", "load"], env=env, cwd=ROOT, check=True, capture_output=True)
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "assistant.cli", "serve", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    while time.perf_counter() - started < 180:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited; see {log}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return process, url, time.perf_counter() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("server did not become ready in 180 s")
+
+
+CONVERSATION = [
+    "xin chào",
+    "tôi muốn làm hộ chiếu",
+    '/start_guide{"procedure": "ho-chieu"}',
+    '/choose_option{"option": "yes"}',
+    '/choose_option{"option": "first"}',
+    '/choose_option{"option": "self"}',
+    "tiếp",
+    "tiếp",
+    "quay lại",
+    "cảm ơn",
+]
+
+
+async def converse(client: httpx.AsyncClient, url: str, sender: str, times: list[float]) -> None:
+    for message in CONVERSATION:
+        started = time.perf_counter()
+        response = await client.post(f"{url}/webhooks/rest/webhook", json={"sender": sender, "message": message})
+        response.raise_for_status()
+        times.append((time.perf_counter() - started) * 1000)
+
+
+async def turns(url: str, *, conversations: int, concurrency: int) -> tuple[dict[str, float], float]:
+    """Run ``conversations`` scripted conversations, ``concurrency`` at a time; (latency, turns/s)."""
+    times: list[float] = []
+    semaphore = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(timeout=60) as client:
+
+        async def one(i: int) -> None:
+            async with semaphore:
+                await converse(client, url, f"bench-{concurrency}-{i}-{time.time_ns()}", times)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(conversations)))
+        elapsed = time.perf_counter() - started
+    return describe(times), len(times) / elapsed
+
+
+def stock_model(work: Path) -> Path:
+    """Train (once, cached under var/) the stock-pipeline NLU model on the same NLU data."""
+    from rasa.model_training import train_nlu
+
+    from assistant.cli import data_hash
+
+    target = ROOT / "var" / "stock" / f"stock-{data_hash()}.tar.gz"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    config = work / "stock-config.yml"
+    config.write_text(STOCK_CONFIG, encoding="utf-8")
+    train_nlu(
+        config=str(config),
+        nlu_data=str(ROOT / "nlu_data" / "nlu"),
+        output=str(target.parent),
+        fixed_model_name=target.name.removesuffix(".tar.gz"),
+        domain=str(ROOT / "nlu_data" / "domain"),
+    )
+    return target
+
+
+def stock_comparison(work: Path) -> list[str]:
+    """Accuracy, parse latency and load time: our pipeline vs the stock one, on the held-out set."""
+    from rasa.core.agent import Agent
+
+    from assistant.engine import latest_model
+    from assistant.evaluation import load_examples, parse_all, score
+    from assistant.text.normalize import strip_diacritics
+
+    examples = load_examples(HELDOUT)
+    texts = [e["text"] for e in examples]
+    rows = []
+    for name, path in (("ours", latest_model(ROOT / "models")), ("stock", stock_model(work))):
+        started = time.perf_counter()
+        agent = Agent.load(str(path))
+        load_s = time.perf_counter() - started
+        loop = asyncio.new_event_loop()
+        scores = score(examples, loop.run_until_complete(parse_all(agent, texts)))
+        stripped = score(examples, loop.run_until_complete(parse_all(agent, [strip_diacritics(t) for t in texts])))
+        loop.close()
+        latency = parse_latency(agent, texts)
+        s = scores.summary()
+        rows.append(
+            f"| {name} | {s['intent']:.1%} | {stripped.summary()['intent']:.1%} | "
+            + (f"{s['procedure_top1']:.1%} | {s['aspect']:.1%} | " if name == "ours" else "— | — | ")
+            + f"{latency['p50']:.1f} | {latency['p95']:.1f} | {load_s:.1f} |"
+        )
+    return [
+        "## Our pipeline vs Rasa's stock pipeline (same NLU data, same held-out set)",
+        "",
+        "Stock: WhitespaceTokenizer + CountVectorsFeaturizer (words, char 1–4) + DIETClassifier (30 epochs: bounded training time on 2 cores).",
+        "It has no procedure or aspect model, so only intent accuracy compares directly.",
+        "",
+        "| pipeline | intent | intent, diacritics stripped | procedure top-1 | aspect | parse p50 ms | parse p95 ms | model load s |",
+        "|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
+
+
+def run_bench(*, report: Path, total_turns: int = 200, concurrency: int = 20, stock: bool = False) -> int:
+    """Measure and write the Markdown report; print it too."""
+    from assistant.cli import load_nlu_agent
+
+    texts = heldout_texts()
+    lines = [
+        "# Benchmark",
+        "",
+        f"Measured by `assistant bench` on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU cores, "
+        "SQLite tracker store, one app process, requests over loopback HTTP.",
+        "",
+    ]
+    agent = load_nlu_agent(None)
+    parse = parse_latency(agent, texts)
+    lines += [
+        "## NLU parse latency (in process, held-out messages, one at a time)",
+        "",
+        "| messages | p50 ms | p95 ms | p99 ms | max ms |",
+        "|---|---|---|---|---|",
+        f"| {parse['n']} | {parse['p50']:.1f} | {parse['p95']:.1f} | {parse['p99']:.1f} | {parse['max']:.1f} |",
+        "",
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        process, url, cold = start_server(f"sqlite:///{work / 'bench.db'}", work / "server.log")
+        try:
+            conversations = max(1, total_turns // len(CONVERSATION))
+            sequential, _ = asyncio.run(turns(url, conversations=max(1, conversations // 4), concurrency=1))
+            concurrent, throughput = asyncio.run(turns(url, conversations=conversations, concurrency=concurrency))
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+        lines += [
+            "## Cold start",
+            "",
+            f"`assistant serve` process start → `/health` 200: **{cold:.1f} s** (goal ≤ 15 s).",
+            "",
+            "## Conversation turns over HTTP (REST channel → Rasa → actions → SQLite)",
+            "",
+            f"A scripted {len(CONVERSATION)}-turn conversation (greeting, procedure answer, guide questions, steps).",
+            "",
+            "| run | turns | p50 ms | p95 ms | p99 ms | turns/s |",
+            "|---|---|---|---|---|---|",
+            f"| sequential | {sequential['n']} | {sequential['p50']:.0f} | {sequential['p95']:.0f} | {sequential['p99']:.0f} | — |",
+            f"| {concurrency} at once | {concurrent['n']} | {concurrent['p50']:.0f} | {concurrent['p95']:.0f} | {concurrent['p99']:.0f} | {throughput:.1f} |",
+            "",
+        ]
+        if stock:
+            lines += stock_comparison(work)
+    text = "\n".join(lines)
+    sys.stdout.write(text + "\n")
+    report.write_text(text + "\n", encoding="utf-8")
+    return 0
+
