@@ -8,6 +8,7 @@ VNeID detour) and ``suspended`` (a walkthrough put aside for another procedure).
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from typing import Any, Dict, List, Optional
 
@@ -48,22 +49,35 @@ def step_message(procedure: Procedure, answers: Dict[str, str], index: int) -> D
     return {"text": text, "buttons": [BUTTON_NEXT, BUTTON_BACK, BUTTON_REPEAT, BUTTON_HUMAN]}
 
 
-def match_option(text: str, options: List[Any]) -> Optional[str]:
+def _words(text: Text) -> Text:
+    """Folded text with punctuation removed: ``Bị mất, hỏng`` → ``bi mat hong``."""
+    return " ".join(re.sub(r"[^\w]+", " ", fold(text)).split())
+
+
+def match_option(text: Text, options: List[Any]) -> Optional[Text]:
     """The option id a free-text or button answer means, or None.
 
-    Accepts the option's label or id (accents and case ignored), a label contained in the answer or the
-    answer contained in a label, and the option's number ("1", "2", …).
+    Accepts the option's id or label (accents, case and punctuation ignored), the option's number
+    ("1", "2", …), a label inside the answer or the answer inside a label, and otherwise the one option
+    sharing the most words with the answer.
     """
-    said = fold(text).strip(" .!?")
+    said = _words(text)
     if not said:
         return None
     if said.isdigit() and 1 <= int(said) <= len(options):
         return options[int(said) - 1].id
+    labels = {o.id: _words(o.label) for o in options}
     for option in options:
-        if said in {fold(option.label), fold(option.id.replace("_", " "))}:
+        if said in {labels[option.id], _words(option.id.replace("_", " "))}:
             return option.id
-    hits = [o.id for o in options if fold(o.label) in said or (len(said) >= 3 and said in fold(o.label))]
-    return hits[0] if len(hits) == 1 else None
+    hits = [o.id for o in options if labels[o.id] in said or (len(said) >= 3 and said in labels[o.id])]
+    if len(hits) == 1:
+        return hits[0]
+    words = set(said.split())
+    overlap = {o.id: len(words & set(labels[o.id].split())) for o in options}
+    best = max(overlap.values())
+    winners = [k for k, v in overlap.items() if v == best]
+    return winners[0] if best > 0 and len(winners) == 1 else None
 
 
 def match_yes_no(text: str) -> Optional[str]:

@@ -44,3 +44,63 @@ def migrated_engine() -> Iterator[Engine]:
     upgrade(engine)
     yield engine
     engine.dispose()
+
+
+# --- actions: trackers and the real catalogue ------------------------------------------------------
+
+from typing import Any  # noqa: E402
+
+from rasa_sdk import Tracker  # noqa: E402
+from rasa_sdk.executor import CollectingDispatcher  # noqa: E402
+
+PROCEDURES_DIR = Path(__file__).resolve().parent.parent / "procedures"
+
+
+@pytest.fixture(scope="session")
+def real_catalogue() -> Catalogue:
+    """The 26 real records, read from procedures/."""
+    return Catalogue.from_directory(PROCEDURES_DIR)
+
+
+@pytest.fixture
+def actions_catalogue(real_catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch) -> Catalogue:
+    """Make the actions read the real records without a database."""
+    import actions.common
+
+    monkeypatch.setattr(actions.common, "catalogue", lambda: real_catalogue)
+    return real_catalogue
+
+
+@pytest.fixture
+def dispatcher() -> CollectingDispatcher:
+    return CollectingDispatcher()
+
+
+@pytest.fixture
+def tracker_from() -> Any:
+    """Build a rasa_sdk Tracker from slots and the latest message, as the action server receives it."""
+
+    def build(
+        slots: dict[str, Any] | None = None,
+        *,
+        text: str = "",
+        intent: str = "ask_procedure",
+        entities: list[dict[str, Any]] | None = None,
+        parse: dict[str, Any] | None = None,
+        paused: bool = False,
+        active_loop: dict[str, Any] | None = None,
+    ) -> Tracker:
+        latest = {"text": text, "intent": {"name": intent, "confidence": 1.0}, "entities": entities or []}
+        latest.update(parse or {})
+        return Tracker(
+            sender_id="citizen-1",
+            slots=slots or {},
+            latest_message=latest,
+            events=[],
+            paused=paused,
+            followup_action=None,
+            active_loop=active_loop or {},
+            latest_action_name="action_listen",
+        )
+
+    return build

@@ -1,0 +1,112 @@
+"""actions/guide.py: questions, checklist and the step-by-step walkthrough."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rasa_sdk.events import SlotSet
+
+from actions.guide import (
+    ActionGuideChecklist,
+    ActionGuideNext,
+    ActionGuidePrevious,
+    ActionRestart,
+    ValidateGuideForm,
+    match_option,
+    match_yes_no,
+)
+
+
+@pytest.fixture
+def passport(actions_catalogue: Any) -> Any:
+    return actions_catalogue.get("ho-chieu")
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [("Bị mất, hỏng", "lost"), ("bi mat hong", "lost"), ("lost", "lost"), ("2", "lost"), ("lần đầu", "first"), ("hết hạn rồi", "expired"), ("gì cơ", None), ("", None)],
+)
+def test_guide_match_option_reads_buttons_and_free_text(passport: Any, said: str, expected: str | None) -> None:
+    question = next(q for q in passport.questions if q.id == "situation")
+    assert match_option(said, question.options) == expected
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [("yes", "yes"), ("có rồi", "yes"), ("co roi", "yes"), ("đã có", "yes"), ("chưa có", "no"), ("chua", "no"), ("không", "no"), ("hả", None)],
+)
+def test_guide_match_yes_no(said: str, expected: str | None) -> None:
+    assert match_yes_no(said) == expected
+
+
+async def test_guide_form_asks_vneid_then_the_record_questions(actions_catalogue: Any, dispatcher: Any, tracker_from: Any) -> None:
+    form = ValidateGuideForm()
+    tracker = tracker_from({"procedure": "ho-chieu"})
+    assert await form.required_slots([], dispatcher, tracker, {}) == ["guide_form_vneid", "guide_form_q1", "guide_form_q2"]
+    no_vneid = tracker_from({"procedure": "ho-chieu", "guide_form_vneid": "no"})
+    assert await form.required_slots([], dispatcher, no_vneid, {}) == ["guide_form_vneid"]
+
+
+async def test_guide_form_answer_is_stored_by_option_id(actions_catalogue: Any, dispatcher: Any, tracker_from: Any) -> None:
+    form = ValidateGuideForm()
+    tracker = tracker_from({"procedure": "ho-chieu", "guide_answers": {}})
+    assert form.validate_guide_form_q1("bị mất", dispatcher, tracker, {}) == {
+        "guide_form_q1": "lost",
+        "guide_answers": {"situation": "lost"},
+    }
+    assert form.validate_guide_form_q1("không biết", dispatcher, tracker, {}) == {"guide_form_q1": None}
+    assert "chọn giúp mình" in dispatcher.messages[-1]["text"]
+
+
+async def test_guide_checklist_lists_what_not_to_bring_then_step_one(actions_catalogue: Any, dispatcher: Any, tracker_from: Any) -> None:
+    tracker = tracker_from({"procedure": "ho-chieu", "guide_form_vneid": "yes", "guide_answers": {"situation": "lost", "applicant": "self"}})
+    events = await ActionGuideChecklist().run(dispatcher, tracker, {})
+    assert events == [SlotSet("guide_step", 0), SlotSet("guide_answers", {"situation": "lost", "applicant": "self"})]
+    checklist, step = dispatcher.messages
+    assert "Bạn KHÔNG cần mang/nộp" in checklist["text"] and "Nguồn:" in checklist["text"]
+    assert step["text"].startswith("Bước 1/")
+    assert [b["title"] for b in step["buttons"]] == ["Tiếp theo", "Quay lại", "Nhắc lại", "Gặp cán bộ"]
+
+
+async def test_guide_without_vneid_detours_through_the_account(actions_catalogue: Any, dispatcher: Any, tracker_from: Any) -> None:
+    tracker = tracker_from({"procedure": "ho-chieu", "guide_form_vneid": "no"})
+    events = await ActionGuideChecklist().run(dispatcher, tracker, {})
+    assert SlotSet("procedure", "tai-khoan-vneid-muc-2") in events
+    assert SlotSet("return_to", "ho-chieu") in events
+    assert "VNeID mức 2" in dispatcher.messages[0]["text"]
+
+
+async def test_guide_next_and_previous_move_one_step(actions_catalogue: Any, dispatcher: Any, tracker_from: Any) -> None:
+    slots = {"procedure": "ho-chieu", "guide_step": 1, "guide_answers": {"situation": "first", "applicant": "self"}}
+    assert await ActionGuideNext().run(dispatcher, tracker_from(slots), {}) == [SlotSet("guide_step", 2)]
+    assert dispatcher.messages[-1]["text"].startswith("Bước 3/")
+    assert await ActionGuidePrevious().run(dispatcher, tracker_from(slots), {}) == [SlotSet("guide_step", 0)]
+    assert dispatcher.messages[-1]["text"].startswith("Bước 1/")
+
+
+async def test_guide_past_the_last_step_gives_result_and_rating(actions_catalogue: Any, dispatcher: Any, tracker_from: Any) -> None:
+    answers = {"situation": "first", "applicant": "self"}
+    last = len(actions_catalogue.get("ho-chieu").steps_for(answers)) - 1
+    events = await ActionGuideNext().run(dispatcher, tracker_from({"procedure": "ho-chieu", "guide_step": last, "guide_answers": answers}), {})
+    assert events == [SlotSet("guide_step", None)]
+    assert "Kết quả" in dispatcher.messages[0]["text"]
+    assert [b["title"] for b in dispatcher.messages[-1]["buttons"]] == ["1", "2", "3", "4", "5"]
+
+
+async def test_guide_next_outside_a_walkthrough_offers_one(actions_catalogue: Any, dispatcher: Any, tracker_from: Any) -> None:
+    assert await ActionGuideNext().run(dispatcher, tracker_from({"procedure": "ho-chieu"}), {}) == []
+    assert "chưa làm dở" in dispatcher.messages[0]["text"]
+
+
+async def test_guide_restart_goes_back_to_step_one(actions_catalogue: Any, dispatcher: Any, tracker_from: Any) -> None:
+    slots = {"procedure": "ho-chieu", "guide_step": 4, "guide_answers": {}}
+    assert await ActionRestart().run(dispatcher, tracker_from(slots), {}) == [SlotSet("guide_step", 0)]
+    assert dispatcher.messages[-1]["text"].startswith("Bước 1/")
+
+
+async def test_guide_restart_is_silent_while_with_staff(actions_catalogue: Any, dispatcher: Any, tracker_from: Any) -> None:
+    from rasa_sdk.events import ConversationPaused
+
+    events = await ActionRestart().run(dispatcher, tracker_from({"procedure": "ho-chieu", "guide_step": 2}, paused=True), {})
+    assert events == [ConversationPaused()] and dispatcher.messages == []
