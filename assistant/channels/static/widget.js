@@ -110,11 +110,14 @@
     talk(text);
   });
   var greeted = false;
-  btn.addEventListener("click", function () {
+  function toggle() {
     box.classList.toggle("open");
     if (box.classList.contains("open")) {
       input.focus();
       if (!greeted) { greeted = true; talk("/greet", "Xin chào"); }
     }
-  });
+  }
+  btn.addEventListener("click", toggle);
+  // A portal can link straight to an open chat: https://portal/...#tro-ly-ao
+  if (location.hash === "#tro-ly-ao") toggle();
 })();
