@@ -54,6 +54,12 @@ def _words(text: Text) -> Text:
     return " ".join(re.sub(r"[^\w]+", " ", fold(text)).split())
 
 
+def _has_label_words(said: Text, options: List[Any]) -> bool:
+    """True when the answer shares a word with some option label (then words decide, not digits)."""
+    words = set(said.split())
+    return any(words & set(_words(o.label).split()) - {"1", "2", "3", "4", "5", "6", "7", "8", "9"} for o in options)
+
+
 def match_option(text: Text, options: List[Any]) -> Optional[Text]:
     """The option id a free-text or button answer means, or None.
 
@@ -64,8 +70,9 @@ def match_option(text: Text, options: List[Any]) -> Optional[Text]:
     said = _words(text)
     if not said:
         return None
-    if said.isdigit() and 1 <= int(said) <= len(options):
-        return options[int(said) - 1].id
+    digits = re.findall(r"\b([1-9])\b", said)
+    if len(digits) == 1 and 1 <= int(digits[0]) <= len(options) and (said.isdigit() or not _has_label_words(said, options)):
+        return options[int(digits[0]) - 1].id
     labels = {o.id: _words(o.label) for o in options}
     for option in options:
         if said in {labels[option.id], _words(option.id.replace("_", " "))}:
@@ -178,6 +185,48 @@ class ValidateGuideForm(FormValidationAction):
         answers = answers_of(tracker)
         answers[question.id] = option
         return {slot: option, "guide_answers": answers}
+
+    async def _extract_choice(
+        self, slot: Text, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        """A typed choice ("cái thứ hai", "cho tôi") that carries no option entity.
+
+        Button presses and digits arrive as the ``option`` entity (domain slot mapping); typed words of
+        the ``choose_option`` intent are read here, so the form never rejects them silently.
+        """
+        if tracker.get_slot("requested_slot") != slot:
+            return {}
+        if tracker.latest_message.get("intent", {}).get("name") != "choose_option" or entity(tracker, "option"):
+            return {}
+        text = tracker.latest_message.get("text") or ""
+        if slot == "guide_form_vneid":
+            value = match_yes_no(text)
+        else:
+            procedure, question = self._question(tracker, slot)
+            value = match_option(text, question.options) if question is not None else None
+        if value is None:
+            dispatcher.utter_message(text="Bạn chọn giúp mình một trong các lựa chọn bên dưới nhé.")
+        return {slot: value}
+
+    async def extract_guide_form_vneid(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        return await self._extract_choice("guide_form_vneid", dispatcher, tracker, domain)
+
+    async def extract_guide_form_q1(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        return await self._extract_choice("guide_form_q1", dispatcher, tracker, domain)
+
+    async def extract_guide_form_q2(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        return await self._extract_choice("guide_form_q2", dispatcher, tracker, domain)
+
+    async def extract_guide_form_q3(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        return await self._extract_choice("guide_form_q3", dispatcher, tracker, domain)
 
     def validate_guide_form_vneid(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
