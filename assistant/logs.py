@@ -58,7 +58,7 @@ def configure_logging(level: str = "INFO") -> None:
     for name in ("assistant", "actions"):
         logging.getLogger(name).setLevel(level)
     # DEBUG in rasa echoes user text; keep it at INFO or quieter.
-    for name in ("rasa", "rasa_sdk", "tensorflow", "absl", "apscheduler", "urllib3", "matplotlib"):
+    for name in ("rasa", "rasa_sdk", "tensorflow", "absl", "apscheduler", "urllib3", "matplotlib", "httpx", "httpcore"):
         logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)) if name.startswith("rasa") else logging.WARNING)
     try:
         from rasa.utils.log_utils import configure_structlog

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from assistant.api.routes import actions, health, procedures
-from assistant.channels import rest, web
+from assistant.channels import messenger, rest, web, zalo
 from assistant.errors import AssistantError, ModelNotReady
 from assistant.logs import configure_logging
 from assistant.settings import Settings, get_settings
@@ -80,6 +80,8 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
     app.state.engine = None
     app.include_router(health.router)
     app.include_router(rest.router)
+    app.include_router(zalo.router)
+    app.include_router(messenger.router)
     app.include_router(procedures.router)
     app.include_router(actions.router)
     app.include_router(web.router)

@@ -1,0 +1,144 @@
+"""What the platform channels (Zalo, Messenger) share: de-duplication, text splitting, secrets.
+
+Platforms deliver a webhook event again when they do not get a quick 200; each channel answers at once,
+then handles the message in a background task, and drops ids it has already seen.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from typing import Any
+
+from fastapi import FastAPI
+
+from assistant.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+SEND_TIMEOUT_SECONDS = 10.0
+"""Timeout of each call to a platform's send API."""
+
+CHOOSE_TEXT = "Mời bạn chọn:"
+"""Text sent with buttons when a reply has buttons but no text."""
+
+class RecentIds:
+    """Remembers the ids of recently processed platform messages, to drop redeliveries.
+
+    Platforms redeliver an event when our answer is slow or lost, so every webhook checks the
+    message id here before doing any work. Without Redis the ids live in a bounded in-memory LRU,
+    which only deduplicates within one process: when several processes serve the webhooks (scale-out),
+    set ``ASSISTANT_REDIS_URL`` so that they share one store (a Redis ``SET NX`` with a TTL). If Redis
+    fails, the in-memory LRU is used for that call.
+
+    Args:
+        max_size: how many ids the in-memory LRU keeps.
+        ttl_seconds: how long Redis keeps an id.
+        redis_url: Redis to share the ids between processes, or None.
+        redis_client: an already built ``redis.asyncio`` client (tests), instead of ``redis_url``.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_size: int = 10_000,
+        ttl_seconds: int = 24 * 3600,
+        redis_url: str | None = None,
+        redis_client: Any = None,
+    ) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._max_size = max_size
+        self._ttl = ttl_seconds
+        self._redis = redis_client
+        if self._redis is None and redis_url:
+            import redis.asyncio
+
+            self._redis = redis.asyncio.Redis.from_url(redis_url)
+
+    @staticmethod
+    def _redis_key(key: str) -> str:
+        return f"assistant:webhook-seen:{key}"
+
+    async def first_time(self, key: str) -> bool:
+        """Record ``key`` and tell whether it is new (False: already seen, skip the event).
+
+        Example:
+            >>> await seen.first_time("zalo:96d3cdf3af150460909")  # doctest: +SKIP
+            True
+        """
+        if self._redis is not None:
+            try:
+                return bool(await self._redis.set(self._redis_key(key), "1", nx=True, ex=self._ttl))
+            except Exception as e:  # noqa: BLE001 - a Redis outage must not stop the channel
+                logger.warning("Redis deduplication failed (%s); using this process's memory", type(e).__name__)
+        if key in self._ids:
+            self._ids.move_to_end(key)
+            return False
+        self._ids[key] = None
+        while len(self._ids) > self._max_size:
+            self._ids.popitem(last=False)
+        return True
+
+    async def forget(self, key: str) -> None:
+        """Forget ``key``, so that a redelivery of a message we could not process is processed."""
+        self._ids.pop(key, None)
+        if self._redis is not None:
+            try:
+                await self._redis.delete(self._redis_key(key))
+            except Exception as e:  # noqa: BLE001 - a Redis outage must not stop the channel
+                logger.warning("Redis deduplication failed (%s) while forgetting a message", type(e).__name__)
+
+
+def recent_ids(app: FastAPI) -> RecentIds:
+    """The app's :class:`RecentIds`, made on first use (shared by the Zalo and Messenger channels)."""
+    seen = getattr(app.state, "webhook_recent_ids", None)
+    if seen is None:
+        settings: Settings = app.state.settings
+        seen = RecentIds(redis_url=settings.redis_url)
+        app.state.webhook_recent_ids = seen
+    return seen
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Split a reply into chunks of at most ``limit`` characters, at line breaks or spaces when possible.
+
+    Example:
+        >>> split_text("Bước 1: ...\\nBước 2: ...", 12)
+        ['Bước 1: ...', 'Bước 2: ...']
+    """
+    chunks: list[str] = []
+    rest = text.strip()
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit + 1)
+        if cut <= 0:
+            cut = rest.rfind(" ", 0, limit + 1)
+        if cut <= 0:
+            cut = limit
+        chunks.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest:
+        chunks.append(rest)
+    return chunks
+
+
+async def drop_unready(app: FastAPI, seen_key: str | None, sender_id: str, channel: str) -> bool:
+    """True (and the message is forgotten, so a redelivery is processed) when the engine is not loaded."""
+    engine = getattr(app.state, "engine", None)
+    if engine is not None and engine.is_ready():
+        return False
+    logger.error("%s message from %s dropped: the model is not loaded", channel, sender_id)
+    if seen_key is not None:
+        await recent_ids(app).forget(seen_key)
+    return True
+
+
+def as_object(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (platform bodies are not trusted)."""
+    return value if isinstance(value, dict) else {}
+
+
+def secret(value: Any) -> str:
+    """The plain value of a ``SecretStr`` (or str) setting; empty when unset."""
+    if value is None:
+        return ""
+    return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)

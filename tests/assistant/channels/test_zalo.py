@@ -1,0 +1,363 @@
+"""Tests of assistant/channels/zalo.py: a fake engine and a fake Zalo OA API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from fastapi.testclient import TestClient
+
+from assistant.channels import common, zalo
+from assistant.channels.rest import NO_WORDS_REPLY
+from assistant.engine import Reply
+from assistant.main import create_app
+from assistant.settings import Settings
+
+APP_ID = "4305567891234"
+OA_SECRET = "oa-secret-xyz"
+ACCESS_TOKEN = "zalo-access-token-123"
+USER = "2468458835296117922"
+PAYLOAD = '/start_guide{"procedure": "ho-chieu"}'
+
+
+class FakePlatform:
+    """A real HTTP server on 127.0.0.1 that records every request; ``status`` sets its answer."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.status = 200
+        self.answer: dict[str, Any] = {"error": 0, "message": "Success", "data": {"message_id": "m"}}
+        platform = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                length = int(self.headers.get("Content-Length", 0))
+                parts = urlsplit(self.path)
+                platform.requests.append(
+                    {
+                        "path": parts.path,
+                        "query": parse_qs(parts.query),
+                        "headers": {k.lower(): v for k, v in self.headers.items()},
+                        "json": json.loads(self.rfile.read(length) or b"null"),
+                    }
+                )
+                data = json.dumps(platform.answer).encode()
+                self.send_response(platform.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakePlatform:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class FakeEngine:
+    """Stands in for ConversationEngine: records calls, answers with one reply and two buttons."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def is_ready(self) -> bool:
+        return True
+
+    async def handle(
+        self, sender_id: str, text: str, *, channel: str = "rest", metadata: dict[str, Any] | None = None
+    ) -> list[Reply]:
+        self.calls.append({"sender_id": sender_id, "text": text, "channel": channel, "metadata": metadata})
+        return [
+            Reply(
+                recipient_id=sender_id,
+                text="Bạn muốn làm thủ tục nào?",
+                buttons=[
+                    {"title": "Hộ chiếu phổ thông", "payload": PAYLOAD},
+                    {"title": "Gặp cán bộ", "payload": "gặp cán bộ"},
+                ],
+            )
+        ]
+
+
+@pytest.fixture
+def platform() -> Iterator[FakePlatform]:
+    with FakePlatform() as fake:
+        yield fake
+
+
+@pytest.fixture
+def engine() -> FakeEngine:
+    return FakeEngine()
+
+
+def make_client(tmp_path: Path, **settings: Any) -> TestClient:
+    app = create_app(settings=Settings(database_url=f"sqlite:///{tmp_path}/t.db", **settings), load_model=False)
+    if not any(getattr(r, "path", None) == "/webhooks/zalo/webhook" for r in app.routes):
+        app.include_router(zalo.router)
+    return TestClient(app)
+
+
+@pytest.fixture
+def client(tmp_path: Path, platform: FakePlatform, engine: FakeEngine) -> Iterator[TestClient]:
+    settings = {
+        "zalo_app_id": APP_ID,
+        "zalo_oa_secret": OA_SECRET,
+        "zalo_access_token": ACCESS_TOKEN,
+        "zalo_api_base": platform.url,
+    }
+    with make_client(tmp_path, **settings) as test_client:
+        test_client.app.state.engine = engine
+        yield test_client
+
+
+def event(
+    text: str | None = "làm hộ chiếu", *, msg_id: str = "96d3cdf3af150460909", name: str = "user_send_text"
+) -> bytes:
+    message: dict[str, Any] = {"msg_id": msg_id}
+    if text is not None:
+        message["text"] = text
+    body = {
+        "app_id": APP_ID,
+        "user_id_by_app": "552177279717587730",
+        "event_name": name,
+        "sender": {"id": USER},
+        "recipient": {"id": "388613280878808645"},
+        "message": message,
+        "timestamp": "1700000000000",
+    }
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+def signed(raw: bytes, timestamp: str = "1700000000000", secret: str = OA_SECRET) -> dict[str, str]:
+    mac = hashlib.sha256(APP_ID.encode() + raw + timestamp.encode() + secret.encode()).hexdigest()
+    return {"X-ZEvent-Signature": f"mac={mac}", "Content-Type": "application/json"}
+
+
+def post(client: TestClient, raw: bytes, headers: dict[str, str] | None = None) -> Any:
+    return client.post("/webhooks/zalo/webhook", content=raw, headers=signed(raw) if headers is None else headers)
+
+
+def test_zalo_disabled_without_secrets_is_404(tmp_path: Path) -> None:
+    with make_client(tmp_path, zalo_app_id=APP_ID, zalo_oa_secret=OA_SECRET) as test_client:
+        raw = event()
+        assert post(test_client, raw).status_code == 404
+
+
+def test_zalo_good_event_reaches_engine_and_platform(
+    client: TestClient, platform: FakePlatform, engine: FakeEngine
+) -> None:
+    response = post(client, event())
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert [(c["sender_id"], c["text"], c["channel"]) for c in engine.calls] == [(USER, "làm hộ chiếu", "zalo")]
+    assert engine.calls[0]["metadata"]["zalo"]["msg_id"] == "96d3cdf3af150460909"
+
+    [sent] = platform.requests
+    assert sent["path"] == "/v3.0/oa/message/cs"
+    assert sent["headers"]["access_token"] == ACCESS_TOKEN
+    assert sent["json"]["recipient"] == {"user_id": USER}
+    message = sent["json"]["message"]
+    assert message["text"] == "Bạn muốn làm thủ tục nào?"
+    assert message["attachment"] == {
+        "type": "template",
+        "payload": {
+            "buttons": [
+                {"title": "Hộ chiếu phổ thông", "type": "oa.query.hide", "payload": PAYLOAD},
+                {"title": "Gặp cán bộ", "type": "oa.query.show", "payload": "gặp cán bộ"},
+            ]
+        },
+    }
+
+
+def test_zalo_signature_with_header_timestamp(client: TestClient, engine: FakeEngine) -> None:
+    raw = event()
+    headers = signed(raw, timestamp="1700000000999") | {"X-ZEvent-Timestamp": "1700000000999"}
+    assert post(client, raw, headers).status_code == 200
+    assert len(engine.calls) == 1
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-ZEvent-Signature": "mac=" + "0" * 64},
+        "wrong-secret",
+        "wrong-timestamp",
+    ],
+)
+def test_zalo_bad_signature_is_403(
+    client: TestClient, platform: FakePlatform, engine: FakeEngine, headers: Any
+) -> None:
+    raw = event()
+    if headers == "wrong-secret":
+        headers = signed(raw, secret="not-the-secret")
+    elif headers == "wrong-timestamp":
+        headers = signed(raw, timestamp="1")
+    assert post(client, raw, headers).status_code == 403
+    assert engine.calls == [] and platform.requests == []
+
+
+def test_zalo_signature_covers_the_raw_body(client: TestClient, engine: FakeEngine) -> None:
+    raw = event()
+    tampered = raw.replace("làm hộ chiếu".encode(), "làm căn cước".encode())
+    assert post(client, tampered, signed(raw)).status_code == 403
+    assert engine.calls == []
+
+
+def test_zalo_duplicate_message_is_processed_once(
+    client: TestClient, platform: FakePlatform, engine: FakeEngine
+) -> None:
+    raw = event()
+    assert post(client, raw).json() == {"status": "ok"}
+    assert post(client, raw).json() == {"status": "duplicate"}
+    assert len(engine.calls) == 1 and len(platform.requests) == 1
+
+
+def test_zalo_button_payload_passes_to_engine_as_text(client: TestClient, engine: FakeEngine) -> None:
+    assert post(client, event(PAYLOAD, msg_id="m-button")).status_code == 200
+    assert engine.calls[0]["text"] == PAYLOAD
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", "\u00ff\u00fe".encode("latin-1")])
+def test_zalo_malformed_body_is_400(client: TestClient, engine: FakeEngine, raw: bytes) -> None:
+    assert post(client, raw).status_code == 400
+    assert engine.calls == []
+
+
+@pytest.mark.parametrize("name", ["follow", "oa_send_text", "user_seen_message", ""])
+def test_zalo_irrelevant_events_are_ignored(
+    client: TestClient, platform: FakePlatform, engine: FakeEngine, name: str
+) -> None:
+    response = post(client, event(name=name))
+    assert response.status_code == 200 and response.json() == {"status": "ignored"}
+    assert engine.calls == [] and platform.requests == []
+
+
+def test_zalo_image_gets_text_only_reply_without_engine(
+    client: TestClient, platform: FakePlatform, engine: FakeEngine
+) -> None:
+    assert post(client, event(None, name="user_send_image", msg_id="m-img")).status_code == 200
+    assert engine.calls == []
+    assert platform.requests[0]["json"]["message"] == {"text": NO_WORDS_REPLY}
+
+
+def test_zalo_send_failure_does_not_crash(
+    client: TestClient, platform: FakePlatform, engine: FakeEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    platform.status = 500
+    with caplog.at_level(logging.WARNING, logger="assistant.channels.zalo"):
+        assert post(client, event(msg_id="m-500")).status_code == 200
+    assert len(engine.calls) == 1 and len(platform.requests) == 1
+    assert "HTTP 500" in caplog.text and USER in caplog.text
+    assert ACCESS_TOKEN not in caplog.text and "hộ chiếu" not in caplog.text
+
+
+def test_zalo_api_error_code_is_logged(
+    client: TestClient, platform: FakePlatform, caplog: pytest.LogCaptureFixture
+) -> None:
+    platform.answer = {"error": -213, "message": "User has not followed OA"}
+    with caplog.at_level(logging.WARNING, logger="assistant.channels.zalo"):
+        assert post(client, event(msg_id="m-213")).status_code == 200
+    assert "Zalo error -213" in caplog.text
+
+
+def test_zalo_unreachable_platform_does_not_crash(
+    client: TestClient, platform: FakePlatform, engine: FakeEngine
+) -> None:
+    platform.server.shutdown()
+    platform.server.server_close()
+    assert post(client, event(msg_id="m-down")).status_code == 200
+    assert len(engine.calls) == 1
+
+
+def test_zalo_engine_not_loaded_drops_then_redelivery_is_processed(
+    client: TestClient, platform: FakePlatform, engine: FakeEngine
+) -> None:
+    client.app.state.engine = None
+    raw = event(msg_id="m-early")
+    assert post(client, raw).status_code == 200
+    assert platform.requests == []
+    client.app.state.engine = engine
+    assert post(client, raw).json() == {"status": "ok"}
+    assert len(engine.calls) == 1 and len(platform.requests) == 1
+
+
+def test_zalo_messages_split_long_text_and_overflow_buttons() -> None:
+    buttons = [{"title": f"Lựa chọn {i}", "payload": f'/choose{{"n": {i}}}'} for i in range(7)]
+    messages = zalo.zalo_messages(Reply(recipient_id=USER, text="x " * 1500, buttons=buttons))
+    assert [len(m["text"]) <= zalo.ZALO_MAX_TEXT for m in messages] == [True] * len(messages)
+    assert [len(m.get("attachment", {}).get("payload", {}).get("buttons", [])) for m in messages] == [0, 5, 2]
+    assert messages[-1]["text"] == zalo.MORE_CHOICES_TEXT
+    assert zalo.zalo_messages(Reply(recipient_id=USER, custom={"x": 1})) == []
+
+
+class FakeRedis:
+    """The two calls RecentIds makes on a ``redis.asyncio`` client."""
+
+    def __init__(self, *, broken: bool = False) -> None:
+        self.data: dict[str, str] = {}
+        self.broken = broken
+        self.ttls: list[int] = []
+
+    async def set(self, name: str, value: str, *, nx: bool, ex: int) -> bool | None:
+        if self.broken:
+            raise ConnectionError("down")
+        assert nx
+        self.ttls.append(ex)
+        if name in self.data:
+            return None
+        self.data[name] = value
+        return True
+
+    async def delete(self, name: str) -> int:
+        return int(self.data.pop(name, None) is not None)
+
+
+async def test_recent_ids_in_memory_is_bounded() -> None:
+    seen = common.RecentIds(max_size=2)
+    assert [await seen.first_time(k) for k in ("a", "b", "a", "c", "b")] == [True, True, False, True, True]
+    await seen.forget("c")
+    assert await seen.first_time("c")
+
+
+async def test_recent_ids_shares_through_redis() -> None:
+    redis = FakeRedis()
+    one, two = common.RecentIds(redis_client=redis), common.RecentIds(redis_client=redis)
+    assert await one.first_time("zalo:1")
+    assert not await two.first_time("zalo:1")
+    assert redis.ttls == [24 * 3600, 24 * 3600]
+    await two.forget("zalo:1")
+    assert await one.first_time("zalo:1")
+
+
+async def test_recent_ids_falls_back_to_memory_when_redis_fails() -> None:
+    seen = common.RecentIds(redis_client=FakeRedis(broken=True))
+    assert await seen.first_time("zalo:1")
+    assert not await seen.first_time("zalo:1")
+
+
+def test_split_text_keeps_lines_whole() -> None:
+    assert zalo.split_text("Bước 1: nộp hồ sơ\nBước 2: nhận kết quả", 20) == [
+        "Bước 1: nộp hồ sơ",
+        "Bước 2: nhận kết quả",
+    ]
+    assert zalo.split_text("   ", 10) == []
+    assert zalo.split_text("a" * 25, 10) == ["a" * 10, "a" * 10, "a" * 5]
