@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from assistant.api.routes import actions, health, procedures
+from assistant.api.routes import actions, console, health, procedures
 from assistant.channels import messenger, rest, web, zalo
 from assistant.errors import AssistantError, ModelNotReady
 from assistant.logs import configure_logging
@@ -85,6 +85,8 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
     app.include_router(procedures.router)
     app.include_router(actions.router)
     app.include_router(web.router)
+    app.include_router(console.router)
+    app.include_router(console.citizen_router)
 
     @app.exception_handler(ModelNotReady)
     async def _not_ready(_request: Request, _exc: ModelNotReady) -> JSONResponse:

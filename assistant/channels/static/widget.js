@@ -1,7 +1,9 @@
 /* Trợ lý ảo dịch vụ công: embeddable chat widget. One tag on any page:
  *   <script src="https://<assistant-host>/widget.js" defer></script>
  * Talks to the REST channel of the host it was loaded from. Keeps the conversation id in localStorage,
- * so a reload continues the same conversation; sends one message at a time (no double sends). */
+ * so a reload continues the same conversation; sends one message at a time (no double sends).
+ * While the conversation is with one-stop-desk staff (the bot answers nothing, or says it handed over),
+ * it polls /webhooks/rest/staff-messages every 5 s and shows staff replies as "Cán bộ: …". */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -50,6 +52,12 @@
   var input = box.querySelector("#tldvc-in");
   var send = box.querySelector("#tldvc-send");
   var busy = false;
+  var STAFF_KEY = "tldvc-staff-after";
+  var POLL_MS = 5000;
+  var staffAfter = parseFloat(localStorage.getItem(STAFF_KEY) || "0") || 0;
+  var pollTimer = null;
+  var polling = false;
+  var withStaff = false;
 
   function add(text, who) {
     var div = document.createElement("div");
@@ -94,13 +102,44 @@
       if (!r.ok) throw new Error(String(r.status));
       return r.json();
     }).then(function (replies) {
+      var handedOver = !replies.length;
       replies.forEach(function (m) {
         if (m.text) add(m.text, "bot");
         if (m.buttons && m.buttons.length) addButtons(m.buttons);
+        if (m.text && /cán bộ/i.test(m.text)) handedOver = true;
       });
+      if (handedOver) pollStaff();
     }).catch(function () {
       add("Xin lỗi, trợ lý đang bận hoặc mất kết nối. Bạn thử lại sau ít phút nhé.", "bot");
     }).then(function () { setBusy(false); });
+  }
+  // Staff replies: poll while the conversation is paused for staff, stop once they hand it back.
+  function schedulePoll() {
+    if (!pollTimer) pollTimer = setTimeout(function () { pollTimer = null; pollStaff(); }, POLL_MS);
+  }
+  function pollStaff() {
+    if (polling) return;
+    polling = true;
+    fetch(base + "/webhooks/rest/staff-messages?sender=" + encodeURIComponent(sender) +
+      "&after=" + encodeURIComponent(String(staffAfter))).then(function (r) {
+      if (!r.ok) throw new Error(String(r.status));
+      return r.json();
+    }).then(function (data) {
+      (data.messages || []).forEach(function (m) {
+        add("Cán bộ: " + m.text, "bot");
+        if (m.timestamp > staffAfter) staffAfter = m.timestamp;
+      });
+      localStorage.setItem(STAFF_KEY, String(staffAfter));
+      if (data.paused) {
+        withStaff = true;
+        schedulePoll();
+      } else if (withStaff) {
+        withStaff = false;
+        add("Cán bộ đã kết thúc hỗ trợ. Trợ lý ảo tiếp tục giúp bạn, cứ nhắn nhé.", "bot");
+      }
+    }).catch(function () {
+      if (withStaff) schedulePoll();  // keep trying through a network hiccup
+    }).then(function () { polling = false; });
   }
   form.addEventListener("submit", function (e) {
     e.preventDefault();

@@ -1,0 +1,524 @@
+"""Tests of the staff console (assistant/api/routes/console.py) and staff accounts (assistant/staff.py).
+
+The app is built with ``create_app(load_model=False)`` on an SQLite file holding the 26 real records; tests
+that need a conversation engine use the real :class:`ConversationEngine` around Rasa's in-memory stores.
+"""
+
+import argparse
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, text
+from sqlalchemy.engine import Engine
+
+from assistant.api.routes import console
+from assistant.catalogue.loader import load_procedures
+from assistant.db.migrate import upgrade
+from assistant.db.models import Feedback, Handoff, StaffUser
+from assistant.db.session import make_engine, session_scope
+from assistant.errors import AssistantError
+from assistant.main import create_app
+from assistant.settings import Settings
+from assistant.staff import (
+    PasswordTooShort,
+    SessionSigner,
+    add_staff_user,
+    authenticate,
+    hash_password,
+    verify_password,
+)
+
+PROCEDURES_DIR = Path(__file__).resolve().parents[3] / "procedures"
+USERNAME = "canbo1"
+PASSWORD = "mat-khau-an-toan"
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """An SQLite file, migrated, with the real procedures and one staff user."""
+    url = f"sqlite:///{tmp_path}/console.db"
+    engine = make_engine(url)
+    upgrade(engine)
+    load_procedures(engine, PROCEDURES_DIR)
+    engine.dispose()
+    add_staff_user(url, USERNAME, PASSWORD)
+    return url
+
+
+@pytest.fixture
+def client(database_url: str) -> Iterator[TestClient]:
+    app = create_app(settings=Settings(database_url=database_url), load_model=False)
+    if not any(getattr(r, "path", None) == "/staff" for r in app.routes):
+        app.include_router(console.router)
+        app.include_router(console.citizen_router)
+    with TestClient(app, follow_redirects=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def staff_client(client: TestClient) -> TestClient:
+    """A client logged in as USERNAME."""
+    response = client.post("/staff/login", data={"username": USERNAME, "password": PASSWORD})
+    assert response.status_code == 303
+    return client
+
+
+def db(client: TestClient) -> Engine:
+    return client.app.state.db_engine
+
+
+def csrf_of(client: TestClient, path: str = "/staff") -> str:
+    match = CSRF.search(client.get(path).text)
+    assert match, "the page has no anti-forgery token"
+    return match.group(1)
+
+
+def add_handoff(client: TestClient, **fields: Any) -> int:
+    values: dict[str, Any] = {
+        "sender_id": "web-citizen-1",
+        "channel": "rest",
+        "procedure_key": "ho-chieu",
+        "step": 4,
+        "answers": {"situation": "lost", "applicant": "self"},
+        "summary": "Thủ tục: ho-chieu; đang ở bước 4; trả lời: situation=lost",
+        "last_messages": [
+            {"from": "citizen", "text": "tôi bị mất hộ chiếu"},
+            {"from": "bot", "text": "Bạn làm hộ chiếu lần đầu hay cấp lại?"},
+        ],
+        "status": "open",
+    }
+    values.update(fields)
+    with session_scope(db(client)) as session:
+        handoff = Handoff(**values)
+        session.add(handoff)
+        session.flush()
+        return int(handoff.id)
+
+
+def handoff_row(client: TestClient, handoff_id: int) -> Handoff:
+    with session_scope(db(client)) as session:
+        return session.get(Handoff, handoff_id)
+
+
+# --- passwords and sessions ---------------------------------------------------------------------------
+
+
+def test_staff_password_hash_round_trip() -> None:
+    encoded = hash_password("mật khẩu dài")
+    assert encoded.startswith("pbkdf2_sha256$")
+    assert int(encoded.split("$")[1]) >= 200_000
+    assert verify_password("mật khẩu dài", encoded)
+    assert not verify_password("mat khau dai", encoded)
+    assert hash_password("mật khẩu dài") != encoded  # a new salt every time
+
+
+@pytest.mark.parametrize("stored", ["", "plain", "md5$1$a$b", "pbkdf2_sha256$x$a$b", "pbkdf2_sha256$1000$!!$??"])
+def test_staff_verify_password_malformed_hash_is_false(stored: str) -> None:
+    assert verify_password("whatever-password", stored) is False
+
+
+@pytest.mark.parametrize("password", ["", "1234567", "ngắn"])
+def test_staff_add_user_refuses_short_password(tmp_path: Path, password: str) -> None:
+    with pytest.raises(PasswordTooShort) as caught:
+        add_staff_user(f"sqlite:///{tmp_path}/s.db", "canbo", password)
+    assert isinstance(caught.value, AssistantError)
+
+
+def test_staff_add_user_creates_then_resets(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/fresh.db"  # never migrated: add_staff_user does it
+    assert add_staff_user(url, "canbo2", "mat-khau-cu-1") is True
+    assert add_staff_user(url, "canbo2", "mat-khau-moi-2") is False
+    engine = make_engine(url)
+    try:
+        assert authenticate(engine, "canbo2", "mat-khau-cu-1") is None
+        user = authenticate(engine, "canbo2", "mat-khau-moi-2")
+        assert user is not None and user.username == "canbo2"
+        assert authenticate(engine, "khong-co", "mat-khau-moi-2") is None
+        with session_scope(engine) as session:
+            assert len(session.execute(select(StaffUser)).all()) == 1
+    finally:
+        engine.dispose()
+
+
+def test_staff_cli_add_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from assistant import cli
+    from assistant.settings import get_settings
+
+    url = f"sqlite:///{tmp_path}/cli.db"
+    monkeypatch.setenv("ASSISTANT_DATABASE_URL", url)
+    monkeypatch.setenv("ASSISTANT_STAFF_PASSWORD", "mat-khau-cli-1")
+    get_settings.cache_clear()
+    try:
+        args = cli.build_parser().parse_args(["staff", "add", "canbo3"])
+        assert isinstance(args, argparse.Namespace)
+        assert args.func(args) == 0
+    finally:
+        get_settings.cache_clear()
+    assert "canbo3" in capsys.readouterr().out
+    engine = make_engine(url)
+    try:
+        assert authenticate(engine, "canbo3", "mat-khau-cli-1") is not None
+    finally:
+        engine.dispose()
+
+
+def test_staff_session_signer_refuses_tampered_and_expired_tokens() -> None:
+    signer = SessionSigner(b"k" * 32)
+    token = signer.sign("canbo1", fingerprint="abc", now=1000.0)
+    assert signer.unsign(token, max_age=60, now=1030.0).username == "canbo1"
+    assert signer.unsign(token, max_age=60, now=1100.0) is None
+    payload, mac = token.split(".")
+    assert signer.unsign(payload + "." + mac[:-2] + "AA", max_age=60, now=1030.0) is None
+    assert signer.unsign("garbage", max_age=60, now=1030.0) is None
+    assert SessionSigner(b"x" * 32).unsign(token, max_age=60, now=1030.0) is None
+    assert signer.check_csrf(token, signer.csrf_token(token))
+    assert not signer.check_csrf(token, "forged")
+
+
+# --- log-in -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", ["/staff", "/staff/analytics", "/staff/handoffs/1", "/staff/checklist?procedure=ho-chieu"]
+)
+def test_console_login_required(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/staff/login")
+
+
+def test_console_login_required_json_client_gets_401(client: TestClient) -> None:
+    assert client.get("/staff", headers={"Accept": "application/json"}).status_code == 401
+
+
+@pytest.mark.parametrize(("username", "password"), [(USERNAME, "sai-mat-khau"), ("khong-ton-tai", PASSWORD)])
+def test_console_login_wrong_credentials_401(client: TestClient, username: str, password: str) -> None:
+    response = client.post("/staff/login", data={"username": username, "password": password})
+    assert response.status_code == 401
+    assert "Tên đăng nhập hoặc mật khẩu không đúng." in response.text
+    assert console.SESSION_COOKIE not in response.cookies
+    assert client.get("/staff").status_code == 303
+
+
+def test_console_login_throttled_after_repeated_failures(client: TestClient) -> None:
+    for _ in range(5):
+        assert client.post("/staff/login", data={"username": USERNAME, "password": "sai-mat-khau"}).status_code == 401
+    assert client.post("/staff/login", data={"username": USERNAME, "password": PASSWORD}).status_code == 429
+
+
+def test_console_login_works_and_logout_ends_session(client: TestClient) -> None:
+    page = client.get("/staff/login")
+    assert page.status_code == 200 and 'name="password"' in page.text
+    response = client.post("/staff/login", data={"username": USERNAME, "password": PASSWORD})
+    assert response.status_code == 303 and response.headers["location"] == "/staff"
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and "path=/staff" in cookie
+    queue = client.get("/staff")
+    assert queue.status_code == 200
+    assert "Hàng chờ" in queue.text and USERNAME in queue.text
+    assert queue.headers["cache-control"] == "no-store"
+    logout = client.post("/staff/logout", data={"csrf": csrf_of(client)})
+    assert logout.status_code == 303
+    client.cookies.clear()  # httpx keeps a deleted cookie per path; the server has told it to drop it
+    assert client.get("/staff").status_code == 303
+
+
+def test_console_login_redirects_to_next_only_within_console(client: TestClient) -> None:
+    data = {"username": USERNAME, "password": PASSWORD}
+    response = client.post("/staff/login", data={**data, "next": "/staff/analytics"})
+    assert response.headers["location"] == "/staff/analytics"
+    for target in ("https://evil.example/staff", "//evil.example", "/staff//evil.example"):
+        response = client.post("/staff/login", data={**data, "next": target})
+        assert response.headers["location"] == "/staff"
+
+
+def test_console_session_ends_when_password_is_reset(staff_client: TestClient, database_url: str) -> None:
+    assert staff_client.get("/staff").status_code == 200
+    add_staff_user(database_url, USERNAME, "mat-khau-moi-9")
+    assert staff_client.get("/staff").status_code == 303
+
+
+def test_console_forged_cookie_is_refused(client: TestClient) -> None:
+    client.cookies.set(console.SESSION_COOKIE, "eyJ1IjoiY2FuYm8xIn0.AAAA", path="/staff")
+    assert client.get("/staff").status_code == 303
+
+
+# --- queue and hand-offs --------------------------------------------------------------------------------
+
+
+def test_console_queue_shows_handoff(staff_client: TestClient) -> None:
+    handoff_id = add_handoff(staff_client)
+    closed_id = add_handoff(staff_client, sender_id="web-2", status="closed", summary="đã xong")
+    page = staff_client.get("/staff")
+    assert page.status_code == 200
+    assert f"/staff/handoffs/{handoff_id}" in page.text
+    assert "Cấp hộ chiếu phổ thông ở trong nước" in page.text
+    assert "situation=lost" in page.text
+    assert "Đang chờ" in page.text and "Web" in page.text
+    assert page.text.index(f"#{handoff_id}<") < page.text.index(f"#{closed_id}<")
+    assert "/staff/analytics" in page.text and "/staff/checklist" in page.text
+
+
+def test_console_escapes_citizen_text(staff_client: TestClient) -> None:
+    add_handoff(staff_client, summary="<script>alert(1)</script>")
+    page = staff_client.get("/staff").text
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_console_handoff_page_unknown_id_404(staff_client: TestClient) -> None:
+    assert staff_client.get("/staff/handoffs/999").status_code == 404
+    assert staff_client.post("/staff/handoffs/999/close", data={"csrf": csrf_of(staff_client)}).status_code == 404
+
+
+def test_console_handoff_page_without_engine_shows_stored_messages(staff_client: TestClient) -> None:
+    handoff_id = add_handoff(staff_client)
+    page = staff_client.get(f"/staff/handoffs/{handoff_id}")
+    assert page.status_code == 200
+    assert "tôi bị mất hộ chiếu" in page.text
+    assert "Bị mất, hỏng" in page.text  # the answer in words
+    assert "Bạn làm hộ chiếu lần đầu hay cấp lại?" in page.text
+    assert "situation=lost" in page.text  # a link to the checklist with the answers
+
+
+def test_console_claim_sets_status_and_staff(staff_client: TestClient) -> None:
+    handoff_id = add_handoff(staff_client)
+    response = staff_client.post(f"/staff/handoffs/{handoff_id}/claim", data={"csrf": csrf_of(staff_client)})
+    assert response.status_code == 303
+    row = handoff_row(staff_client, handoff_id)
+    assert (row.status, row.assigned_to) == ("claimed", USERNAME)
+
+
+def test_console_forms_need_the_session_token(staff_client: TestClient) -> None:
+    handoff_id = add_handoff(staff_client)
+    for action in ("claim", "close"):
+        assert staff_client.post(f"/staff/handoffs/{handoff_id}/{action}", data={"csrf": "forged"}).status_code == 403
+    assert handoff_row(staff_client, handoff_id).status == "open"
+
+
+def test_console_close_without_engine(staff_client: TestClient) -> None:
+    assert staff_client.app.state.engine is None
+    handoff_id = add_handoff(staff_client)
+    response = staff_client.post(f"/staff/handoffs/{handoff_id}/close", data={"csrf": csrf_of(staff_client)})
+    assert response.status_code == 303 and response.headers["location"] == "/staff"
+    row = handoff_row(staff_client, handoff_id)
+    assert (row.status, row.assigned_to) == ("closed", USERNAME)
+
+
+def test_console_reply_without_engine_503(staff_client: TestClient) -> None:
+    handoff_id = add_handoff(staff_client)
+    response = staff_client.post(
+        f"/staff/handoffs/{handoff_id}/reply", data={"csrf": csrf_of(staff_client), "text": "Chào bạn"}
+    )
+    assert response.status_code == 503
+
+
+# --- with a conversation engine (Rasa's in-memory stores) ---------------------------------------------
+
+
+class InMemoryAgent:
+    """The parts of a Rasa agent the console uses, with Rasa's own in-memory stores."""
+
+    def __init__(self) -> None:
+        from rasa.core.lock_store import InMemoryLockStore
+        from rasa.core.tracker_store import InMemoryTrackerStore
+        from rasa.shared.core.domain import Domain
+
+        self.tracker_store = InMemoryTrackerStore(Domain.empty())
+        self.lock_store = InMemoryLockStore()
+
+    def is_ready(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def engine_client(staff_client: TestClient) -> TestClient:
+    from assistant.engine import ConversationEngine
+
+    staff_client.app.state.engine = ConversationEngine(InMemoryAgent())
+    return staff_client
+
+
+async def paused_conversation(engine: Any, sender_id: str) -> None:
+    from rasa.shared.core.events import BotUttered, ConversationPaused, UserUttered
+
+    tracker = await engine.tracker(sender_id)
+    for event in (UserUttered("gặp cán bộ"), BotUttered("Mình đã chuyển cho cán bộ."), ConversationPaused()):
+        tracker.update(event)
+    await engine.agent.tracker_store.save(tracker)
+
+
+def test_console_reply_reaches_the_widget_and_close_resumes(engine_client: TestClient) -> None:
+    import asyncio
+
+    engine = engine_client.app.state.engine
+    asyncio.run(paused_conversation(engine, "web-citizen-1"))
+    handoff_id = add_handoff(engine_client)
+    before = time.time() - 1
+
+    page = engine_client.get(f"/staff/handoffs/{handoff_id}")
+    assert "gặp cán bộ" in page.text and "Mình đã chuyển cho cán bộ." in page.text
+    token = CSRF.search(page.text).group(1)
+
+    too_long = engine_client.post(
+        f"/staff/handoffs/{handoff_id}/reply", data={"csrf": token, "text": "x" * (console.MAX_REPLY_CHARS + 1)}
+    )
+    assert too_long.status_code == 422
+    sent = engine_client.post(
+        f"/staff/handoffs/{handoff_id}/reply", data={"csrf": token, "text": "Chào bạn, <b>tôi</b> đây"}
+    )
+    assert sent.status_code == 303
+    assert handoff_row(engine_client, handoff_id).status == "claimed"
+
+    polled = engine_client.get("/webhooks/rest/staff-messages", params={"sender": "web-citizen-1", "after": before})
+    body = polled.json()
+    assert body["paused"] is True
+    assert [m["text"] for m in body["messages"]] == ["Chào bạn, <b>tôi</b> đây"]
+    later = engine_client.get(
+        "/webhooks/rest/staff-messages", params={"sender": "web-citizen-1", "after": body["messages"][0]["timestamp"]}
+    )
+    assert later.json()["messages"] == []
+
+    page = engine_client.get(f"/staff/handoffs/{handoff_id}").text
+    assert f"Cán bộ {USERNAME}" in page and "Chào bạn, &lt;b&gt;tôi&lt;/b&gt; đây" in page
+
+    closed = engine_client.post(f"/staff/handoffs/{handoff_id}/close", data={"csrf": token})
+    assert closed.status_code == 303
+    tracker = asyncio.run(engine.tracker("web-citizen-1"))
+    assert not tracker.is_paused()
+    assert (
+        engine_client.get("/webhooks/rest/staff-messages", params={"sender": "web-citizen-1"}).json()["paused"] is False
+    )
+
+
+# --- the citizen's poll -------------------------------------------------------------------------------
+
+
+def test_staff_messages_paused_until_closed(staff_client: TestClient) -> None:
+    handoff_id = add_handoff(staff_client, sender_id="web-poll")
+    body = staff_client.get("/webhooks/rest/staff-messages", params={"sender": "web-poll", "after": 0}).json()
+    assert body == {"paused": True, "messages": []}
+    staff_client.post(f"/staff/handoffs/{handoff_id}/close", data={"csrf": csrf_of(staff_client)})
+    body = staff_client.get("/webhooks/rest/staff-messages", params={"sender": "web-poll", "after": 0}).json()
+    assert body == {"paused": False, "messages": []}
+
+
+def test_staff_messages_unknown_sender_and_bad_input(client: TestClient) -> None:
+    assert client.get("/webhooks/rest/staff-messages", params={"sender": "nobody"}).json() == {
+        "paused": False,
+        "messages": [],
+    }
+    assert client.get("/webhooks/rest/staff-messages").status_code == 422
+    assert client.get("/webhooks/rest/staff-messages", params={"sender": "x" * 129}).status_code == 422
+    assert client.get("/webhooks/rest/staff-messages", params={"sender": "a", "after": "nan-x"}).status_code == 422
+
+
+def create_rasa_events_table(engine: Engine, rows: list[tuple[str, str, float, dict[str, Any]]]) -> None:
+    """Rasa's SQL tracker store table (same columns), with some events."""
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255) NOT NULL, "
+                "type_name VARCHAR(255) NOT NULL, timestamp FLOAT, intent_name VARCHAR(255), "
+                "action_name VARCHAR(255), data TEXT)"
+            )
+        )
+        for sender_id, type_name, timestamp, data in rows:
+            connection.execute(
+                text("INSERT INTO events (sender_id, type_name, timestamp, data) VALUES (:s, :t, :ts, :d)"),
+                {"s": sender_id, "t": type_name, "ts": timestamp, "d": json.dumps(data)},
+            )
+
+
+def test_staff_messages_without_engine_read_rasa_events(staff_client: TestClient) -> None:
+    add_handoff(staff_client, sender_id="web-db")
+    create_rasa_events_table(
+        db(staff_client),
+        [
+            ("web-db", "bot", 100.0, {"event": "bot", "text": "bot nói", "metadata": {}}),
+            ("web-db", "bot", 200.0, {"event": "bot", "text": "Cán bộ đây", "metadata": {"from_staff": USERNAME}}),
+            ("web-other", "bot", 300.0, {"event": "bot", "text": "không phải", "metadata": {"from_staff": "x"}}),
+        ],
+    )
+    body = staff_client.get("/webhooks/rest/staff-messages", params={"sender": "web-db", "after": 150}).json()
+    assert body == {"paused": True, "messages": [{"text": "Cán bộ đây", "timestamp": 200.0}]}
+
+
+# --- checklist ----------------------------------------------------------------------------------------
+
+
+def test_console_checklist_personalised_for_passport(staff_client: TestClient) -> None:
+    page = staff_client.get(
+        "/staff/checklist", params={"procedure": "ho-chieu", "situation": "lost", "applicant": "self"}
+    )
+    assert page.status_code == 200
+    html = page.text
+    assert "Cấp hộ chiếu phổ thông ở trong nước" in html and "1.001456" in html
+    assert "không cần" in html and "Sổ hộ khẩu, sổ tạm trú" in html
+    assert "NĐ 104/2022/NĐ-CP" in html  # the reason it is not needed
+    assert "200.000 đồng" in html and "31/12/2026" in html and "TT 64/2025/TT-BTC" in html
+    assert "Cấp hộ chiếu mới (mức giảm" not in html  # the first-issue fee does not apply
+    assert "Chữ ký trên tờ khai của cha, mẹ" not in html  # only for children
+    assert "Nộp lệ phí trực tuyến" in html  # the online steps
+    assert "15/07/2026" in html and "https://dichvucong.gov.vn/" in html
+    assert "@media print" in html
+    assert 'value="lost" selected' in html
+
+
+def test_console_checklist_unconfirmed_fee_carries_caution(staff_client: TestClient) -> None:
+    html = staff_client.get("/staff/checklist", params={"procedure": "ho-chieu", "situation": "expired"}).text
+    assert "thông tin tham khảo" in html
+    assert "chưa trả lời: Hộ chiếu này làm cho ai?" in html
+
+
+def test_console_checklist_form_and_unknown_procedure(staff_client: TestClient) -> None:
+    page = staff_client.get("/staff/checklist")
+    assert page.status_code == 200 and 'value="ho-chieu"' in page.text
+    assert staff_client.get("/staff/checklist", params={"procedure": "khong-co"}).status_code == 404
+    ignored = staff_client.get("/staff/checklist", params={"procedure": "ho-chieu", "situation": "<x>"})
+    assert ignored.status_code == 200 and "&lt;x&gt;" not in ignored.text and "<x>" not in ignored.text
+
+
+# --- analytics ----------------------------------------------------------------------------------------
+
+
+def test_console_analytics_empty(staff_client: TestClient) -> None:
+    page = staff_client.get("/staff/analytics")
+    assert page.status_code == 200
+    assert "Thống kê" in page.text and "Chưa có dữ liệu." in page.text
+
+
+def test_console_analytics_counts(staff_client: TestClient) -> None:
+    add_handoff(staff_client)
+    add_handoff(staff_client, sender_id="web-2", status="closed")
+    with session_scope(db(staff_client)) as session:
+        session.add_all(
+            [
+                Feedback(sender_id="a", channel="rest", procedure_key="ho-chieu", rating=5),
+                Feedback(sender_id="b", channel="rest", procedure_key="ho-chieu", rating=4),
+            ]
+        )
+    parse = {"procedure": {"key": "the-can-cuoc", "confidence": 0.9}}
+    create_rasa_events_table(
+        db(staff_client),
+        [
+            ("a", "user", 1.0, {"event": "user", "text": "làm cccd", "parse_data": parse}),
+            ("a", "user", 2.0, {"event": "user", "text": "cccd", "parse_data": parse}),
+            ("b", "user", 3.0, {"event": "user", "text": "chào", "parse_data": {"procedure": None}}),
+            ("b", "user", 4.0, {"event": "user"}),
+        ],
+    )
+    html = staff_client.get("/staff/analytics").text
+    assert "4,5/5" in html
+    assert "Cấp hộ chiếu phổ thông ở trong nước" in html
+    assert re.search(r"Cấp, cấp đổi, cấp lại thẻ căn cước</td><td class=\"num\">2</td><td class=\"num\">1</td>", html)
+    assert "Tính trên 4 tin nhắn" in html
