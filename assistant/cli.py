@@ -149,14 +149,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_staff(args: argparse.Namespace) -> int:
-    """Add a staff user for the console."""
+    """Add (or reset) a staff user for the console."""
     import getpass
 
+    from assistant.errors import AssistantError
     from assistant.staff import add_staff_user
 
-    password = os.environ.get("ASSISTANT_STAFF_PASSWORD") or getpass.getpass("Mật khẩu: ")
-    add_staff_user(get_settings().database_url, args.username, password)
-    print(f"staff user {args.username} saved")
+    password = os.environ.get("ASSISTANT_STAFF_PASSWORD")
+    if not password:
+        if not sys.stdin.isatty():
+            print("set ASSISTANT_STAFF_PASSWORD or run in a terminal to type the password", file=sys.stderr)
+            return 2
+        password = getpass.getpass("Mật khẩu: ")
+    try:
+        created = add_staff_user(get_settings().database_url, args.username, password)
+    except AssistantError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"staff user {args.username} {'created' if created else 'updated'}")
     return 0
 
 

@@ -210,10 +210,12 @@ class ConversationEngine:
 
     async def resume(self, sender_id: str) -> None:
         """Hand a paused conversation back to the bot."""
-        from rasa.shared.core.events import ConversationResumed
+        from rasa.shared.core.events import ActionExecuted, ConversationResumed
 
         tracker = await self._agent.tracker_store.get_or_create_tracker(sender_id)
         tracker.update(ConversationResumed())
+        # Listening again: the citizen's next message starts a fresh turn, as after any bot turn.
+        tracker.update(ActionExecuted("action_listen"))
         await self._agent.tracker_store.save(tracker)
 
 

@@ -228,3 +228,38 @@ def test_server_log_masks_phone_numbers(server: LiveServer, tmp_path: Path) -> N
     server.say("pii-1", "sđt của em là 0912345678, cccd 001203004567")
     log = server.log.read_text(errors="replace")
     assert "0912345678" not in log and "001203004567" not in log
+
+
+def test_staff_take_over_reply_and_hand_back(server: LiveServer) -> None:
+    import httpx
+
+    sender = "desk-1"
+    server.say(sender, "tôi muốn đăng ký tạm trú")
+    assert "cán bộ" in server.texts(server.say(sender, "cho tôi gặp cán bộ"))
+    assert server.say(sender, "alo") == []
+    env_password = "mat-khau-thu-nghiem"
+    assert server.cli("staff", "add", "canbo1").returncode == 2  # no password and no terminal: refused
+    import os
+
+    os.environ["ASSISTANT_STAFF_PASSWORD"] = env_password
+    try:
+        assert server.cli("staff", "add", "canbo1").returncode == 0
+    finally:
+        del os.environ["ASSISTANT_STAFF_PASSWORD"]
+    with httpx.Client(base_url=server.url, follow_redirects=False) as desk:
+        assert desk.get("/staff").status_code == 303
+        login = desk.post("/staff/login", data={"username": "canbo1", "password": env_password})
+        assert login.status_code == 303
+        queue = desk.get("/staff")
+        assert queue.status_code == 200 and "tạm trú" in queue.text.lower()
+        match = re.search(r"/staff/handoffs/(\d+)", queue.text)
+        assert match
+        page = desk.get(match.group(0))
+        assert "alo" in page.text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+        assert desk.post(f"{match.group(0)}/reply", data={"text": "Chào bạn, tôi là cán bộ một cửa.", "csrf": csrf}).status_code == 303
+        polled = httpx.get(f"{server.url}/webhooks/rest/staff-messages", params={"sender": sender, "after": 0}).json()
+        assert polled["paused"] is True
+        assert [m["text"] for m in polled["messages"]] == ["Chào bạn, tôi là cán bộ một cửa."]
+        assert desk.post(f"{match.group(0)}/close", data={"csrf": csrf}).status_code == 303
+    assert "Xin chào" in server.texts(server.say(sender, "xin chào"))
