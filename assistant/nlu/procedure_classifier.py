@@ -11,9 +11,11 @@ Adds three properties to the parse object (see ``shared/design.md``):
 Both models are logistic regressions over the whole message, folded and with chat abbreviations
 expanded by :mod:`assistant.text.normalize`: word uni/bigrams, character n-grams (which make ``ho chieu``
 and ``hộ chiếu`` meet and survive typos), and one feature per procedure fired by a spaCy ``PhraseMatcher``
-over the catalogue's names and aliases. Training examples come from ``ask_procedure`` examples whose
-intent metadata carries ``procedure`` and ``aspect`` labels, plus every name and alias in
-``procedures/*.yml``.
+over the catalogue's names and aliases. The aspect model has its own word/character n-grams over the
+message with every alias replaced by one placeholder (which procedure it is says nothing about what is
+asked), plus the hand-written cue features of :mod:`assistant.nlu.aspect_cues`. Training examples come
+from ``ask_procedure`` examples whose intent metadata carries ``procedure`` and ``aspect`` labels, plus
+every name and alias in ``procedures/*.yml``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import logging
 import pickle
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Text, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import yaml
@@ -36,6 +38,7 @@ from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from assistant.nlu.aspect_cues import cue_features
 from assistant.text.normalize import expand_abbreviations
 
 logger = logging.getLogger(__name__)
@@ -95,6 +98,151 @@ class _AliasMatcher:
                 values.append(float(end - start))
         return csr_matrix((values, (rows, cols)), shape=(len(folded), len(self._column)))
 
+    def mask(self, folded: List[str], placeholder: str = "thutuc") -> List[str]:
+        """Replace every alias occurrence by ``placeholder``, leaving the words around it.
+
+        The aspect model reads what is asked *about* the procedure; which procedure it is only adds noise.
+        """
+        masked = []
+        for text in folded:
+            doc = self._nlp.make_doc(text)
+            covered = [False] * len(doc)
+            for _, start, end in self._matcher(doc):
+                for i in range(start, end):
+                    covered[i] = True
+            words: List[str] = []
+            for token, inside in zip(doc, covered, strict=True):
+                if not inside:
+                    words.append(token.text)
+                elif not words or words[-1] != placeholder:
+                    words.append(placeholder)
+            masked.append(" ".join(words))
+        return masked
+
+
+def _vectorizers(config: Dict[str, Any]) -> Dict[str, Any]:
+    """Fresh (unfitted) TF-IDF vectorisers for the word and character views."""
+    return {
+        "words": TfidfVectorizer(
+            analyzer="word",
+            ngram_range=tuple(config.get("word_ngram_range", (1, 2))),
+            sublinear_tf=True,
+            min_df=1,
+        ),
+        "chars": TfidfVectorizer(
+            analyzer="char_wb",
+            ngram_range=tuple(config.get("char_ngram_range", (2, 5))),
+            sublinear_tf=True,
+            min_df=2,
+        ),
+    }
+
+
+def featurize(
+    folded: List[str], state: Dict[str, Any], matcher: _AliasMatcher, config: Dict[str, Any]
+) -> csr_matrix:
+    """The procedure model's features of folded messages: words, characters and alias hits."""
+    return hstack(
+        [
+            state["words"].transform(folded),
+            state["chars"].transform(folded),
+            matcher.features(folded) * config.get("alias_weight", 1.0),
+        ]
+    ).tocsr()
+
+
+def aspect_featurize(
+    folded: List[str], state: Dict[str, Any], matcher: _AliasMatcher, config: Dict[str, Any]
+) -> csr_matrix:
+    """The aspect model's features of folded messages: its own n-grams over alias-masked text plus cues."""
+    if "aspect_words" not in state:
+        parts = [featurize(folded, state, matcher, config)]
+    else:
+        masked = matcher.mask(folded)
+        parts = [state["aspect_words"].transform(masked), state["aspect_chars"].transform(masked)]
+    if config.get("cue_weight", 0.0):
+        parts.append(cue_features(folded) * config["cue_weight"])
+    return hstack(parts).tocsr()
+
+
+def fit_aspect(
+    aspect_folded: List[str],
+    aspects: List[str],
+    state: Dict[str, Any],
+    matcher: _AliasMatcher,
+    config: Dict[str, Any],
+) -> None:
+    """Fit the aspect model (and, unless it shares the procedure's, its vectorisers) into ``state``."""
+    if len(set(aspects)) < 2:
+        return
+    if config.get("aspect_own_vectorizers", False):
+        masked = matcher.mask(aspect_folded)
+        own = _vectorizers(
+            {
+                "word_ngram_range": config.get("aspect_word_ngram_range", (1, 3)),
+                "char_ngram_range": config.get("aspect_char_ngram_range", (2, 5)),
+            }
+        )
+        state["aspect_words"] = own["words"].fit(masked)
+        state["aspect_chars"] = own["chars"].fit(masked)
+    aspect_model = LogisticRegression(
+        C=config.get("aspect_C", config["C"]),
+        max_iter=3000,
+        class_weight="balanced" if config.get("aspect_balanced", True) else None,
+    )
+    aspect_model.fit(aspect_featurize(aspect_folded, state, matcher, config), list(aspects))
+    state["aspect_model"] = aspect_model
+
+
+def fit_state(
+    texts: List[str],
+    procedures: List[str],
+    aspect_texts: List[str],
+    aspects: List[str],
+    aliases: Dict[str, List[str]],
+    config: Dict[str, Any],
+) -> Tuple[Dict[str, Any], _AliasMatcher]:
+    """Fit the vectorisers, the procedure model and the aspect model.
+
+    Args:
+        texts: procedure-labelled messages as written.
+        procedures: their procedure keys.
+        aspect_texts: aspect-labelled messages as written.
+        aspects: their aspects.
+        aliases: names and aliases per procedure key (added as procedure examples).
+        config: the component's config.
+
+    Returns:
+        The picklable state and the alias matcher built for it.
+    """
+    folded = [expand_abbreviations(t) for t in texts]
+    labels = list(procedures)
+    for key, names in aliases.items():
+        for name in names:
+            folded.append(expand_abbreviations(name))
+            labels.append(key)
+    aspect_folded = [expand_abbreviations(t) for t in aspect_texts]
+    state: Dict[str, Any] = {"aliases": aliases, **_vectorizers(config)}
+    state["words"].fit(folded + aspect_folded)
+    state["chars"].fit(folded + aspect_folded)
+    matcher = _AliasMatcher(aliases, sorted(set(labels)))
+    procedure_model = LogisticRegression(C=config["C"], max_iter=3000, class_weight="balanced")
+    procedure_model.fit(featurize(folded, state, matcher, config), labels)
+    state["procedure_model"] = procedure_model
+    fit_aspect(aspect_folded, aspects, state, matcher, config)
+    return state, matcher
+
+
+def predict(
+    folded: List[str], state: Dict[str, Any], matcher: _AliasMatcher, config: Dict[str, Any]
+) -> Tuple[np.ndarray, List[Optional[str]]]:
+    """Procedure probabilities (columns: ``state["procedure_model"].classes_``) and aspects of folded messages."""
+    probabilities = state["procedure_model"].predict_proba(featurize(folded, state, matcher, config))
+    aspects: List[Optional[str]] = [None] * len(folded)
+    if "aspect_model" in state:
+        aspects = [str(a) for a in state["aspect_model"].predict(aspect_featurize(folded, state, matcher, config))]
+    return probabilities, aspects
+
 
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True
@@ -103,7 +251,7 @@ class ProcedureClassifier(GraphComponent):
     """Adds ``procedure``, ``procedure_ranking`` and ``aspect`` to parsed messages."""
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> Dict[str, Any]:
         """The component's default config."""
         return {
             "procedures_dir": "procedures",
@@ -111,11 +259,18 @@ class ProcedureClassifier(GraphComponent):
             "ranking_length": 5,
             "C": 20.0,
             "alias_weight": 1.0,
+            # aspect model: own n-grams over alias-masked text, plus hand-written cues
+            "aspect_C": 20.0,
+            "aspect_own_vectorizers": True,
+            "aspect_word_ngram_range": [1, 3],
+            "aspect_char_ngram_range": [2, 5],
+            "aspect_balanced": True,
+            "cue_weight": 0.5,
         }
 
     def __init__(
         self,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         state: Optional[Dict[str, Any]] = None,
@@ -131,23 +286,13 @@ class ProcedureClassifier(GraphComponent):
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "ProcedureClassifier":
+    ) -> ProcedureClassifier:
         """Creates a new untrained component."""
         return cls(config, model_storage, resource)
-
-    def _features(self, folded: List[str], state: Dict[str, Any]) -> csr_matrix:
-        assert self._matcher is not None
-        return hstack(
-            [
-                state["words"].transform(folded),
-                state["chars"].transform(folded),
-                self._matcher.features(folded) * self._config["alias_weight"],
-            ]
-        ).tocsr()
 
     def train(self, training_data: TrainingData) -> Resource:
         """Train on labelled ``ask_procedure`` examples and the catalogue's aliases."""
@@ -160,35 +305,17 @@ class ProcedureClassifier(GraphComponent):
             if message.get(INTENT) not in self._config["intents"]:
                 continue
             procedure, aspect = _labels(message)
-            folded = expand_abbreviations(message.get(TEXT) or "")
+            text = message.get(TEXT) or ""
             if procedure:
-                texts.append(folded)
+                texts.append(text)
                 procedures.append(procedure)
             if aspect in ASPECTS:
-                aspect_texts.append(folded)
+                aspect_texts.append(text)
                 aspects.append(aspect)
-        for key, names in aliases.items():
-            for name in names:
-                texts.append(expand_abbreviations(name))
-                procedures.append(key)
-        if len(set(procedures)) < 2:
+        if len(set(procedures) | set(aliases)) < 2:
             logger.warning("ProcedureClassifier: fewer than two labelled procedures; not trained")
             return self._resource
-        words = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, min_df=1)
-        chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2)
-        words.fit(texts + aspect_texts)
-        chars.fit(texts + aspect_texts)
-        keys = sorted(set(procedures))
-        state: Dict[str, Any] = {"words": words, "chars": chars, "aliases": aliases}
-        self._matcher = _AliasMatcher(aliases, keys)
-        procedure_model = LogisticRegression(C=self._config["C"], max_iter=3000, class_weight="balanced")
-        procedure_model.fit(self._features(texts, state), procedures)
-        state["procedure_model"] = procedure_model
-        if len(set(aspects)) >= 2:
-            aspect_model = LogisticRegression(C=self._config["C"], max_iter=3000, class_weight="balanced")
-            aspect_model.fit(self._features(aspect_texts, state), aspects)
-            state["aspect_model"] = aspect_model
-        self._state = state
+        self._state, self._matcher = fit_state(texts, procedures, aspect_texts, aspects, aliases, self._config)
         self.persist()
         return self._resource
 
@@ -200,12 +327,12 @@ class ProcedureClassifier(GraphComponent):
     @classmethod
     def load(
         cls,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
         **kwargs: Any,
-    ) -> "ProcedureClassifier":
+    ) -> ProcedureClassifier:
         """Load a trained component; an untrained one parses to ``procedure: None``."""
         try:
             with model_storage.read_from(resource) as directory:
@@ -222,14 +349,13 @@ class ProcedureClassifier(GraphComponent):
         folded = expand_abbreviations(text)
         if not folded.strip():
             return [], None
-        features = self._features([folded], self._state)
+        assert self._matcher is not None
+        probabilities_all, aspects = predict([folded], self._state, self._matcher, self._config)
+        probabilities = probabilities_all[0]
         model = self._state["procedure_model"]
-        probabilities = model.predict_proba(features)[0]
         order = np.argsort(-probabilities)[: self._config["ranking_length"]]
         ranking = [{"key": str(model.classes_[i]), "confidence": float(probabilities[i])} for i in order]
-        aspect = None
-        if "aspect_model" in self._state:
-            aspect = str(self._state["aspect_model"].predict(features)[0])
+        aspect = aspects[0]
         return ranking, aspect
 
     def process(self, messages: List[Message]) -> List[Message]:
