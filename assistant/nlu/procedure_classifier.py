@@ -266,6 +266,10 @@ class ProcedureClassifier(GraphComponent):
             "aspect_char_ngram_range": [2, 5],
             "aspect_balanced": True,
             "cue_weight": 0.5,
+            # A message that names a procedure (an alias matches) is a procedure question even when the
+            # intent classifier hesitated: "hộ chiếu", "tam tru??", "phạt nguội".
+            "override_below": 0.7,
+            "override_min_confidence": 0.9,
         }
 
     def __init__(
@@ -358,6 +362,35 @@ class ProcedureClassifier(GraphComponent):
         aspect = aspects[0]
         return ranking, aspect
 
+    def names_procedure(self, text: str) -> List[str]:
+        """The procedures whose name or alias occurs in the message."""
+        if not self._matcher or not self._state:
+            return []
+        row = self._matcher.features([expand_abbreviations(text)]).toarray()[0]
+        keys = list(self._state["procedure_model"].classes_)
+        return [keys[i] for i, value in enumerate(row) if value > 0]
+
+    def _override(self, message: Message) -> Optional[Tuple[List[Dict[str, Any]], Optional[str]]]:
+        """Ranking and aspect when a hesitant non-procedure intent should become ``ask_procedure``."""
+        intent = message.get(INTENT) or {}
+        if intent.get("confidence", 0.0) >= self._config["override_below"]:
+            return None
+        text = message.get(TEXT) or ""
+        named = self.names_procedure(text)
+        if not named:
+            return None
+        ranking, aspect = self.rank(text)
+        if not ranking or ranking[0]["key"] not in named:
+            return None
+        if ranking[0]["confidence"] < self._config["override_min_confidence"]:
+            return None
+        confidence = ranking[0]["confidence"]
+        target = self._config["intents"][0]
+        others = [r for r in message.get("intent_ranking") or [] if r.get("name") != target]
+        message.set(INTENT, {"name": target, "confidence": confidence}, add_to_output=True)
+        message.set("intent_ranking", [{"name": target, "confidence": confidence}, *others], add_to_output=True)
+        return ranking, aspect
+
     def process(self, messages: List[Message]) -> List[Message]:
         """Add procedure, procedure_ranking and aspect to each message."""
         for message in messages:
@@ -366,6 +399,8 @@ class ProcedureClassifier(GraphComponent):
             aspect: Optional[str] = None
             if intent in self._config["intents"]:
                 ranking, aspect = self.rank(message.get(TEXT) or "")
+            else:
+                ranking, aspect = self._override(message) or ([], None)
             message.set(PROCEDURE, ranking[0] if ranking else None, add_to_output=True)
             message.set(PROCEDURE_RANKING, ranking, add_to_output=True)
             message.set(ASPECT, aspect, add_to_output=True)
