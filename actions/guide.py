@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
@@ -375,11 +375,8 @@ def not_in_walkthrough(dispatcher: CollectingDispatcher, tracker: Tracker) -> Li
     return []
 
 
-class ActionGuideNext(Action):
-    """Next step; past the last one, what happens next and a 1–5 rating."""
-
-    def name(self) -> str:
-        return "action_guide_next"
+class _WalkthroughAction(Action, ABC):
+    """An action that only makes sense inside a walkthrough; outside one it offers to start one."""
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
@@ -387,7 +384,34 @@ class ActionGuideNext(Action):
         procedure, step = _current(tracker)
         if procedure is None or step is None:
             return not_in_walkthrough(dispatcher, tracker)
-        answers = answers_of(tracker)
+        return self.walk(dispatcher, tracker, procedure, step, answers_of(tracker))
+
+    @abstractmethod
+    def walk(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        procedure: Procedure,
+        step: int,
+        answers: Dict[str, Any],
+    ) -> List[EventType]:
+        """Act on the current walkthrough (``step`` is the 0-based step being shown)."""
+
+
+class ActionGuideNext(_WalkthroughAction):
+    """Next step; past the last one, what happens next and a 1–5 rating."""
+
+    def name(self) -> str:
+        return "action_guide_next"
+
+    def walk(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        procedure: Procedure,
+        step: int,
+        answers: Dict[str, Any],
+    ) -> List[EventType]:
         total = len(procedure.steps_for(answers))
         if step + 1 < total:
             dispatcher.utter_message(**step_message(procedure, answers, step + 1))
@@ -422,56 +446,62 @@ def finish(dispatcher: CollectingDispatcher, tracker: Tracker, procedure: Proced
     return events
 
 
-class ActionGuidePrevious(Action):
+class ActionGuidePrevious(_WalkthroughAction):
     """Back one step."""
 
     def name(self) -> str:
         return "action_guide_previous"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    def walk(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        procedure: Procedure,
+        step: int,
+        answers: Dict[str, Any],
     ) -> List[EventType]:
-        procedure, step = _current(tracker)
-        if procedure is None or step is None:
-            return not_in_walkthrough(dispatcher, tracker)
         if step == 0:
             dispatcher.utter_message(text="Bạn đang ở bước đầu tiên rồi.")
-            dispatcher.utter_message(**step_message(procedure, answers_of(tracker), 0))
+            dispatcher.utter_message(**step_message(procedure, answers, 0))
             return []
-        dispatcher.utter_message(**step_message(procedure, answers_of(tracker), step - 1))
+        dispatcher.utter_message(**step_message(procedure, answers, step - 1))
         return [SlotSet("guide_step", step - 1)]
 
 
-class ActionGuideRepeat(Action):
+class ActionGuideRepeat(_WalkthroughAction):
     """Say the current step again."""
 
     def name(self) -> str:
         return "action_guide_repeat"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    def walk(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        procedure: Procedure,
+        step: int,
+        answers: Dict[str, Any],
     ) -> List[EventType]:
-        procedure, step = _current(tracker)
-        if procedure is None or step is None:
-            return not_in_walkthrough(dispatcher, tracker)
-        dispatcher.utter_message(**step_message(procedure, answers_of(tracker), step))
+        dispatcher.utter_message(**step_message(procedure, answers, step))
         return []
 
 
-class ActionGuideProgress(Action):
+class ActionGuideProgress(_WalkthroughAction):
     """'Mình đang làm đến đâu rồi?': the procedure and the current step."""
 
     def name(self) -> str:
         return "action_guide_progress"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    def walk(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        procedure: Procedure,
+        step: int,
+        answers: Dict[str, Any],
     ) -> List[EventType]:
-        procedure, step = _current(tracker)
-        if procedure is None or step is None:
-            return not_in_walkthrough(dispatcher, tracker)
         dispatcher.utter_message(text=f"Bạn đang làm “{procedure.name}”. Mình nhắc lại bước hiện tại nhé:")
-        dispatcher.utter_message(**step_message(procedure, answers_of(tracker), step))
+        dispatcher.utter_message(**step_message(procedure, answers, step))
         return []
 
 

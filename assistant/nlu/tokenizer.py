@@ -90,7 +90,7 @@ def vietnamese_tokens(text: str) -> List[Token]:
     words = [norm[s:e].lower() for s, e in spans]
     expanded = expand_words([" ".join(w.split()) for w in words])
     tokens = []
-    for (start, end), lemma in zip(spans, expanded):
+    for (start, end), lemma in zip(spans, expanded, strict=True):
         orig_start, orig_end = normalized.span(start, end)
         token = Token(text[orig_start:orig_end], orig_start, end=orig_end)
         token.lemma = "_".join(strip_diacritics(lemma).split())
@@ -131,7 +131,7 @@ class VietnameseTokenizer(Tokenizer):
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "VietnameseTokenizer":
+    ) -> VietnameseTokenizer:
         """Creates a new component (see parent class for full docstring)."""
         return cls(config)
 

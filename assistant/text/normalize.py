@@ -150,7 +150,7 @@ def normalize_with_offsets(text: str) -> Normalized:
     out_chars: list[str] = []
     out_starts: list[int] = []
     out_ends: list[int] = []
-    for ch, s, e in zip(placed, starts, ends):
+    for ch, s, e in zip(placed, starts, ends, strict=True):
         if ch.isspace():
             if out_chars and out_chars[-1] != " ":
                 out_chars.append(" ")

@@ -4,7 +4,13 @@ import unicodedata
 
 import pytest
 
-from assistant.text.normalize import expand_abbreviations, fold, normalize_text, normalize_with_offsets, strip_diacritics
+from assistant.text.normalize import (
+    expand_abbreviations,
+    fold,
+    normalize_text,
+    normalize_with_offsets,
+    strip_diacritics,
+)
 
 
 def nfd(text: str) -> str:
