@@ -6,12 +6,9 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,6 +18,7 @@ from assistant.channels.rest import NO_WORDS_REPLY
 from assistant.engine import Reply
 from assistant.main import create_app
 from assistant.settings import Settings
+from tests.assistant.channels.fakes import FakeEngine, FakePlatform
 
 VERIFY_TOKEN = "verify-me"
 APP_SECRET = "app-secret-abc"
@@ -30,82 +28,23 @@ PSID = "6543210987654321"
 PAYLOAD = '/start_guide{"procedure": "ho-chieu"}'
 
 
-class FakePlatform:
-    """A real HTTP server on 127.0.0.1 that records every request; ``status`` sets its answer."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.status = 200
-        platform = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                length = int(self.headers.get("Content-Length", 0))
-                parts = urlsplit(self.path)
-                platform.requests.append(
-                    {"path": parts.path, "query": parse_qs(parts.query), "json": json.loads(self.rfile.read(length))}
-                )
-                if platform.status == 200:
-                    answer: dict[str, Any] = {"recipient_id": PSID, "message_id": "m_sent"}
-                else:
-                    answer = {"error": {"message": "Internal error", "type": "OAuthException", "code": 2}}
-                data = json.dumps(answer).encode()
-                self.send_response(platform.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v21.0"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> FakePlatform:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class FakeEngine:
-    """Stands in for ConversationEngine: records calls, answers with one reply and two buttons."""
-
-    def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-
-    def is_ready(self) -> bool:
-        return True
-
-    async def handle(
-        self, sender_id: str, text: str, *, channel: str = "rest", metadata: dict[str, Any] | None = None
-    ) -> list[Reply]:
-        self.calls.append({"sender_id": sender_id, "text": text, "channel": channel, "metadata": metadata})
-        return [
-            Reply(
-                recipient_id=sender_id,
-                text="Bạn muốn làm thủ tục nào?",
-                buttons=[
-                    {"title": "Cấp hộ chiếu phổ thông lần đầu", "payload": PAYLOAD},
-                    {"title": "Gặp cán bộ", "payload": "/request_human"},
-                ],
-            )
-        ]
+def graph_answer(status: int) -> dict[str, Any]:
+    if status == 200:
+        return {"recipient_id": PSID, "message_id": "m_sent"}
+    return {"error": {"message": "Internal error", "type": "OAuthException", "code": 2}}
 
 
 @pytest.fixture
 def platform() -> Iterator[FakePlatform]:
-    with FakePlatform() as fake:
+    with FakePlatform(answer=graph_answer, prefix="/v21.0") as fake:
         yield fake
 
 
 @pytest.fixture
 def engine() -> FakeEngine:
-    return FakeEngine()
+    return FakeEngine(
+        [{"title": "Cấp hộ chiếu phổ thông lần đầu", "payload": PAYLOAD}, {"title": "Gặp cán bộ", "payload": "/request_human"}]
+    )
 
 
 def make_client(tmp_path: Path, **settings: Any) -> TestClient:

@@ -5,12 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,6 +17,7 @@ from assistant.channels.rest import NO_WORDS_REPLY
 from assistant.engine import Reply
 from assistant.main import create_app
 from assistant.settings import Settings
+from tests.assistant.channels.fakes import FakeEngine, FakePlatform
 
 APP_ID = "4305567891234"
 OA_SECRET = "oa-secret-xyz"
@@ -28,84 +26,15 @@ USER = "2468458835296117922"
 PAYLOAD = '/start_guide{"procedure": "ho-chieu"}'
 
 
-class FakePlatform:
-    """A real HTTP server on 127.0.0.1 that records every request; ``status`` sets its answer."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.status = 200
-        self.answer: dict[str, Any] = {"error": 0, "message": "Success", "data": {"message_id": "m"}}
-        platform = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                length = int(self.headers.get("Content-Length", 0))
-                parts = urlsplit(self.path)
-                platform.requests.append(
-                    {
-                        "path": parts.path,
-                        "query": parse_qs(parts.query),
-                        "headers": {k.lower(): v for k, v in self.headers.items()},
-                        "json": json.loads(self.rfile.read(length) or b"null"),
-                    }
-                )
-                data = json.dumps(platform.answer).encode()
-                self.send_response(platform.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> FakePlatform:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class FakeEngine:
-    """Stands in for ConversationEngine: records calls, answers with one reply and two buttons."""
-
-    def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-
-    def is_ready(self) -> bool:
-        return True
-
-    async def handle(
-        self, sender_id: str, text: str, *, channel: str = "rest", metadata: dict[str, Any] | None = None
-    ) -> list[Reply]:
-        self.calls.append({"sender_id": sender_id, "text": text, "channel": channel, "metadata": metadata})
-        return [
-            Reply(
-                recipient_id=sender_id,
-                text="Bạn muốn làm thủ tục nào?",
-                buttons=[
-                    {"title": "Hộ chiếu phổ thông", "payload": PAYLOAD},
-                    {"title": "Gặp cán bộ", "payload": "gặp cán bộ"},
-                ],
-            )
-        ]
-
-
 @pytest.fixture
 def platform() -> Iterator[FakePlatform]:
-    with FakePlatform() as fake:
+    with FakePlatform(answer=lambda _status: {"error": 0, "message": "Success", "data": {"message_id": "m"}}) as fake:
         yield fake
 
 
 @pytest.fixture
 def engine() -> FakeEngine:
-    return FakeEngine()
+    return FakeEngine([{"title": "Hộ chiếu phổ thông", "payload": PAYLOAD}, {"title": "Gặp cán bộ", "payload": "gặp cán bộ"}])
 
 
 def make_client(tmp_path: Path, **settings: Any) -> TestClient:
@@ -273,7 +202,7 @@ def test_zalo_send_failure_does_not_crash(
 def test_zalo_api_error_code_is_logged(
     client: TestClient, platform: FakePlatform, caplog: pytest.LogCaptureFixture
 ) -> None:
-    platform.answer = {"error": -213, "message": "User has not followed OA"}
+    platform.answer = lambda _status: {"error": -213, "message": "User has not followed OA"}
     with caplog.at_level(logging.WARNING, logger="assistant.channels.zalo"):
         assert post(client, event(msg_id="m-213")).status_code == 200
     assert "Zalo error -213" in caplog.text
