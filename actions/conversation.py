@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused, EventType, SlotSet
@@ -113,9 +113,40 @@ class ActionSaveRating(Action):
             return []
         rating = digits[:1]
         dispatcher.utter_message(
-            text=f"Cảm ơn bạn đã chấm {rating}/5! Nếu muốn góp ý thêm, bạn cứ nhắn ở đây, cán bộ sẽ đọc các góp ý để hoàn thiện hướng dẫn."
+            text=f"Cảm ơn bạn đã chấm {rating}/5! Bạn có muốn góp ý thêm không?",
+            buttons=[{"title": "Góp ý thêm", "payload": "/give_feedback"}, BUTTON_SERVICES],
         )
         return [SlotSet("feedback_rating", rating)]
+
+
+class ActionAskFeedbackFormComment(Action):
+    """Ask for the comment, with a way out."""
+
+    def name(self) -> Text:
+        return "action_ask_feedback_form_comment"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        dispatcher.utter_message(
+            text="Bạn nhắn góp ý của mình nhé (điều gì chưa rõ, bước nào khó làm…). Cán bộ sẽ đọc để hoàn thiện hướng dẫn.",
+            buttons=[{"title": "Bỏ qua", "payload": "/deny"}],
+        )
+        return []
+
+
+class ActionSaveComment(Action):
+    """Keep the citizen's comment (the engine writes it to the feedback table) and thank them."""
+
+    def name(self) -> Text:
+        return "action_save_comment"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        comment = (tracker.get_slot("feedback_form_comment") or "").strip()
+        dispatcher.utter_message(text="Cảm ơn góp ý của bạn! Cán bộ sẽ đọc để hoàn thiện hướng dẫn.")
+        return [SlotSet("feedback_comment", comment[:2000] or None), SlotSet("feedback_form_comment", None)]
 
 
 class ActionHandoff(Action):

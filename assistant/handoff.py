@@ -74,8 +74,12 @@ class HandoffService:
         if "pause" in names:
             self.create(tracker, channel)
         for event in turn:
-            if getattr(event, "type_name", None) == "slot" and event.key == "feedback_rating" and event.value:
+            if getattr(event, "type_name", None) != "slot" or not event.value:
+                continue
+            if event.key == "feedback_rating":
                 self.save_feedback(tracker, channel, rating=int(event.value))
+            elif event.key == "feedback_comment":
+                self.save_comment(tracker, channel, comment=str(event.value))
 
     def create(self, tracker: Any, channel: str) -> int:
         """Store a hand-off for the tracker's conversation and return its id."""
@@ -110,6 +114,23 @@ class HandoffService:
                     rating=rating,
                     comment=comment,
                 )
+            )
+
+    def save_comment(self, tracker: Any, channel: str, *, comment: str) -> None:
+        """Attach a comment to the conversation's latest rating of this procedure, or store it alone."""
+        procedure = tracker.get_slot("procedure")
+        with session_scope(self._engine) as session:
+            latest = session.execute(
+                select(Feedback)
+                .where(Feedback.sender_id == tracker.sender_id, Feedback.comment.is_(None))
+                .order_by(Feedback.created_at.desc(), Feedback.id.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+            if latest is not None and latest.procedure_key == procedure:
+                latest.comment = comment[:2000]
+                return
+            session.add(
+                Feedback(sender_id=tracker.sender_id, channel=channel, procedure_key=procedure, comment=comment[:2000])
             )
 
     async def is_paused(self, sender_id: str) -> bool:

@@ -90,7 +90,14 @@ def test_walkthrough_ends_with_result_and_rating(server: LiveServer) -> None:
     assert "Kết quả" in server.texts(done) and "Theo dõi hồ sơ" in server.texts(done)
     assert server.buttons(done)[-5:] == ["1", "2", "3", "4", "5"]
     thanks = server.say("walk-2", server.payload("rate", rating="5"))
-    assert "5/5" in server.texts(thanks)
+    assert "5/5" in server.texts(thanks) and "Góp ý thêm" in server.buttons(thanks)
+    asked = server.say("walk-2", "/give_feedback")
+    assert "Bỏ qua" in server.buttons(asked)
+    assert "Cảm ơn góp ý" in server.texts(server.say("walk-2", "bước chụp ảnh nên có hình minh họa"))
+    database = server.database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(database) as db:
+        rows = db.execute("select procedure_key, rating, comment from feedback where sender_id = 'walk-2'").fetchall()
+    assert rows == [("ho-chieu", 5, "bước chụp ảnh nên có hình minh họa")]
 
 
 def test_walkthrough_survives_a_restart(server: LiveServer) -> None:

@@ -112,7 +112,7 @@ class Feedback(Base):
     sender_id: str = Column(String(255), nullable=False)
     channel: str = Column(String(32), nullable=False)
     procedure_key: str | None = Column(String(64), nullable=True, index=True)
-    rating: int = Column(Integer, nullable=False)
+    rating: int | None = Column(Integer, nullable=True)
     comment: str | None = Column(Text, nullable=True)
     created_at: datetime = Column(DateTime(timezone=True), nullable=False, default=utcnow)
 

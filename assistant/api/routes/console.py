@@ -761,9 +761,9 @@ def _analytics(engine: Engine) -> dict[str, Any]:
         ):
             per_procedure[key][state] += count
         ratings = session.execute(
-            select(Feedback.procedure_key, func.count(), func.avg(Feedback.rating)).group_by(Feedback.procedure_key)
+            select(Feedback.procedure_key, func.count(Feedback.rating), func.avg(Feedback.rating)).group_by(Feedback.procedure_key)
         ).all()
-        overall = session.execute(select(func.count(), func.avg(Feedback.rating))).one()
+        overall = session.execute(select(func.count(Feedback.rating), func.avg(Feedback.rating))).one()
     asked, read = _asked_procedures(engine)
     return {
         "by_status": [(s.value, int(by_status.get(s.value, 0))) for s in HandoffStatus],
