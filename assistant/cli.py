@@ -94,6 +94,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def load_nlu_agent(model: str | None = None) -> Any:
     """Load the newest model (or ``model``) for parsing only: no tracker store, no actions."""
+    import skops.io  # noqa: F401 - before Rasa and TensorFlow: see assistant/main.py
     from rasa.core.agent import Agent
 
     from assistant.engine import latest_model

@@ -99,6 +99,19 @@ class ConversationEngine:
         self._agent = agent
         self._after_turn = after_turn
         self._is_paused = is_paused
+        self._saved: dict[str, Any] = {}
+        if agent is not None and after_turn is not None:
+            self._keep_saved_trackers(agent.tracker_store)
+
+    def _keep_saved_trackers(self, store: Any) -> None:
+        """Remember the tracker Rasa saves at the end of a turn, so the after-turn hook needs no re-read."""
+        save = store.save
+
+        async def save_and_keep(tracker: Any) -> None:
+            await save(tracker)
+            self._saved[tracker.sender_id] = tracker
+
+        store.save = save_and_keep
 
     @classmethod
     async def load(
@@ -181,7 +194,7 @@ class ConversationEngine:
             return []
         await self._agent.handle_message(message)
         if self._after_turn is not None:
-            tracker = await self._agent.tracker_store.retrieve(sender_id)
+            tracker = self._saved.pop(sender_id, None) or await self._agent.tracker_store.retrieve(sender_id)
             if tracker is not None:
                 try:
                     await self._after_turn(tracker, channel)

@@ -6,6 +6,12 @@ once: logging, database (migrated), procedure catalogue, the Rasa agent and the 
 
 from __future__ import annotations
 
+# skops, which Rasa's LogisticRegressionClassifier loads its model with, walks every module already
+# imported when it is first imported (seconds once TensorFlow is in). Importing it first keeps that walk
+# short: the cold start drops by about 6 s. Keep this import above all others.
+import skops.io  # noqa: F401
+
+# isort: split
 import logging
 import time
 from collections.abc import AsyncIterator
