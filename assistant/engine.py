@@ -7,7 +7,6 @@ the Rasa ``Agent`` or trackers. Rasa's endpoints (tracker store, lock store, act
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -191,6 +190,7 @@ class ConversationEngine:
             # With staff: record what the citizen wrote for them, predict nothing, say nothing.
             async with self._agent.lock_store.lock(sender_id):
                 await self._agent.processor.log_message(message, should_save_tracker=True)
+            self._saved.pop(sender_id, None)  # no after-turn hook here: do not keep it
             return []
         await self._agent.handle_message(message)
         if self._after_turn is not None:
@@ -242,8 +242,3 @@ def complete_parse(parsed: dict[str, Any], text: str) -> dict[str, Any]:
     parsed.setdefault("procedure_ranking", [])
     parsed.setdefault("aspect", None)
     return parsed
-
-
-def run_sync(coro: Awaitable[Any]) -> Any:
-    """Run a coroutine from synchronous code (the CLI)."""
-    return asyncio.get_event_loop().run_until_complete(coro)
