@@ -115,8 +115,12 @@ def messenger_messages(reply: Reply) -> list[dict[str, Any]]:
     return messages
 
 
-async def send_messenger(settings: Settings, psid: str, replies: list[Reply]) -> None:
-    """Send the replies in order through the Send API; stop at the first failure (logged)."""
+async def send_messenger(settings: Settings, psid: str, replies: list[Reply]) -> bool:
+    """Send the replies in order through the Send API; stop at the first failure (logged).
+
+    Returns:
+        True when the Send API accepted every message; False after an HTTP error, a timeout or a Graph API error.
+    """
     redact_httpx_log()
     url = f"{settings.messenger_api_base.rstrip('/')}/me/messages"
     params = {"access_token": secret(settings.messenger_page_token)}
@@ -132,10 +136,11 @@ async def send_messenger(settings: Settings, psid: str, replies: list[Reply]) ->
                     response = await client.post(url, params=params, json=body)
                 except httpx.HTTPError as e:
                     logger.warning("Messenger send to %s failed: %s", psid, type(e).__name__)
-                    return
+                    return False
                 if response.status_code >= 400:
                     logger.warning("Messenger send to %s failed: %s", psid, messenger_error(response))
-                    return
+                    return False
+    return True
 
 
 def messenger_error(response: httpx.Response) -> str:

@@ -125,8 +125,12 @@ def zalo_messages(reply: Reply) -> list[dict[str, Any]]:
     return messages
 
 
-async def send_zalo(settings: Settings, user_id: str, replies: list[Reply]) -> None:
-    """Send the replies in order through the "Gửi tin Tư vấn" API; stop at the first failure (logged)."""
+async def send_zalo(settings: Settings, user_id: str, replies: list[Reply]) -> bool:
+    """Send the replies in order through the "Gửi tin Tư vấn" API; stop at the first failure (logged).
+
+    Returns:
+        True when Zalo accepted every message; False after an HTTP error, a timeout or a Zalo error code.
+    """
     url = f"{settings.zalo_api_base.rstrip('/')}/v3.0/oa/message/cs"
     headers = {"access_token": secret(settings.zalo_access_token)}
     async with httpx.AsyncClient(timeout=SEND_TIMEOUT_SECONDS) as client:
@@ -137,11 +141,12 @@ async def send_zalo(settings: Settings, user_id: str, replies: list[Reply]) -> N
                     response = await client.post(url, json=body, headers=headers)
                 except httpx.HTTPError as e:
                     logger.warning("Zalo send to %s failed: %s", user_id, type(e).__name__)
-                    return
+                    return False
                 error = zalo_error(response)
                 if error is not None:
                     logger.warning("Zalo send to %s failed: %s", user_id, error)
-                    return
+                    return False
+    return True
 
 
 def zalo_error(response: httpx.Response) -> str | None:

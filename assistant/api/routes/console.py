@@ -12,6 +12,13 @@ Staff routes (``router``), all but the log-in page behind a signed session cooki
 A browser without a session is redirected (303) to the log-in page; a client that asks only for JSON gets 401.
 Every form of a logged-in officer carries an anti-forgery token (``csrf``) bound to the session.
 
+How a staff reply reaches the citizen depends on the hand-off's channel. Every reply is written into the
+conversation (a bot message marked ``from_staff``), which is where the web widget finds it; for Zalo and
+Messenger it is also sent through the platform's send API (:func:`~assistant.channels.zalo.send_zalo`,
+:func:`~assistant.channels.messenger.send_messenger`), prefixed "Cán bộ: " as the widget shows it. When that
+channel is not configured or the platform refuses the message, the reply stays in the transcript, marked not
+delivered, and the officer is told so.
+
 Citizen route (``citizen_router``): ``GET /webhooks/rest/staff-messages?sender=&after=`` returns
 ``{"paused": bool, "messages": [{"text", "timestamp"}]}``, the staff replies written after ``after`` (a Unix
 time), which the web widget polls while the conversation is with staff.
@@ -41,9 +48,13 @@ from starlette.concurrency import run_in_threadpool
 
 from assistant.catalogue.schema import Procedure
 from assistant.catalogue.service import Catalogue
+from assistant.channels.messenger import send_messenger
+from assistant.channels.zalo import send_zalo
 from assistant.db.models import Feedback, Handoff, HandoffStatus
 from assistant.db.session import session_scope
+from assistant.engine import Reply
 from assistant.errors import ProcedureNotFound
+from assistant.settings import Settings
 from assistant.staff import (
     SessionSigner,
     authenticate,
@@ -52,7 +63,7 @@ from assistant.staff import (
     session_signer,
 )
 
-__all__ = ["citizen_router", "router", "send_staff_reply"]
+__all__ = ["citizen_router", "deliver_staff_reply", "reply_delivery", "router", "send_staff_reply"]
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +91,10 @@ STATUS_LABELS = {
 CHANNEL_LABELS = {"rest": "Web", "web": "Web", "zalo": "Zalo", "messenger": "Messenger", "facebook": "Messenger"}
 #: Channels whose citizen sees staff replies (the web widget polls for them).
 REPLY_CHANNELS = {"rest", "web"}
+#: Channels whose staff replies go out through a platform's send API: channel name → platform.
+PLATFORM_CHANNELS = {"zalo": "zalo", "messenger": "messenger", "facebook": "messenger"}
+#: Put before a staff reply sent to a platform, as the web widget shows it, so the citizen knows a person writes.
+STAFF_PREFIX = "Cán bộ: "
 FEE_CHANNELS = {"online": "Nộp trực tuyến", "in_person": "Nộp trực tiếp", "any": "Mọi hình thức nộp"}
 LEVEL_LABELS = {"commune": "Cấp xã", "province": "Cấp tỉnh", "central": "Cấp trung ương"}
 ONLINE_LABELS = {"full": "Toàn trình", "partial": "Một phần"}
@@ -181,10 +196,20 @@ def _render(
 
 
 def _error_page(
-    request: Request, status_code: int, message: str, *, staff: StaffSession | None = None, back: str | None = None
+    request: Request,
+    status_code: int,
+    message: str,
+    *,
+    staff: StaffSession | None = None,
+    back: str | None = None,
+    detail: str | None = None,
 ) -> HTMLResponse:
     return _render(
-        request, "console/error.html", {"message": message, "back": back}, staff=staff, status_code=status_code
+        request,
+        "console/error.html",
+        {"message": message, "back": back, "detail": detail},
+        staff=staff,
+        status_code=status_code,
     )
 
 
@@ -466,11 +491,13 @@ def _transcript_from_events(events: Iterable[Any]) -> list[dict[str, Any]]:
         body = getattr(event, "text", None)
         if kind not in ("user", "bot") or not body:
             continue
-        staff = (getattr(event, "metadata", None) or {}).get("from_staff") if kind == "bot" else None
+        metadata = (getattr(event, "metadata", None) or {}) if kind == "bot" else {}
+        staff = metadata.get("from_staff")
         out.append(
             {
                 "from": "citizen" if kind == "user" else ("staff" if staff else "bot"),
                 "staff": staff,
+                "delivered": metadata.get("delivered") if staff else None,
                 "text": body,
                 "time": getattr(event, "timestamp", None),
             }
@@ -491,7 +518,7 @@ async def _transcript(engine: Any, handoff: Handoff) -> tuple[list[dict[str, Any
         except Exception:  # noqa: BLE001 - the page must still show what the hand-off stored
             logger.exception("could not read the tracker of hand-off %s", handoff.id)
     stored = [
-        {"from": m.get("from", "bot"), "staff": None, "text": m.get("text", ""), "time": None}
+        {"from": m.get("from", "bot"), "staff": None, "delivered": None, "text": m.get("text", ""), "time": None}
         for m in handoff.last_messages or []
         if isinstance(m, dict)
     ]
@@ -508,6 +535,7 @@ async def handoff_page(request: Request, handoff_id: int, staff: StaffDep) -> Re
     catalogue = _catalogue(request)
     procedure = _procedure_or_none(catalogue, handoff.procedure_key)
     messages, whole = await _transcript(engine, handoff)
+    delivery = reply_delivery(request.app.state.settings, handoff.channel)
     checklist_url = None
     if procedure is not None:
         checklist_url = "/staff/checklist?" + urlencode(
@@ -525,7 +553,8 @@ async def handoff_page(request: Request, handoff_id: int, staff: StaffDep) -> Re
             "whole_transcript": whole,
             "can_reply": engine is not None and handoff.status != HandoffStatus.closed.value,
             "engine_ready": engine is not None,
-            "reply_reaches_citizen": handoff.channel in REPLY_CHANNELS,
+            "reply_reaches_citizen": delivery in ("widget", "platform"),
+            "reply_delivery": delivery,
             "checklist_url": checklist_url,
         },
         staff=staff,
@@ -574,7 +603,57 @@ def claim(request: Request, handoff_id: int, staff: StaffDep, csrf: CsrfField = 
     return _see_other(f"/staff/handoffs/{handoff_id}")
 
 
-async def send_staff_reply(engine: Any, sender_id: str, text: str, *, staff: str) -> float:
+def reply_delivery(settings: Settings, channel: str) -> str:
+    """How an officer's reply reaches a citizen of ``channel``.
+
+    Returns:
+        ``"widget"`` (the web widget polls for it), ``"platform"`` (sent through Zalo's or Messenger's API),
+        ``"channel_off"`` (a Zalo or Messenger conversation, but that channel's secrets are unset) or
+        ``"none"`` (a channel we cannot reach: the reply is only stored).
+    """
+    if channel in REPLY_CHANNELS:
+        return "widget"
+    platform = PLATFORM_CHANNELS.get(channel)
+    if platform is None:
+        return "none"
+    enabled = settings.zalo_enabled if platform == "zalo" else settings.messenger_enabled
+    return "platform" if enabled else "channel_off"
+
+
+async def deliver_staff_reply(settings: Settings, channel: str, user_id: str, text: str) -> bool:
+    """Send an officer's reply to a Zalo or Messenger citizen, prefixed "Cán bộ: " as the widget shows it.
+
+    The platform channels use the platform's own user id (Zalo ``sender.id``, Messenger PSID) as the
+    conversation's sender id, so a hand-off's ``sender_id`` is the recipient.
+
+    Args:
+        settings: the app's settings (the channel's token and API base).
+        channel: the hand-off's channel (``zalo``, ``messenger``).
+        user_id: the platform's user id.
+        text: the officer's reply, without the prefix.
+
+    Returns:
+        True when the platform accepted the message; False when the channel is off or not a platform, or the
+        call failed (HTTP error, timeout, platform error code). Never raises; failures are logged without tokens.
+
+    Example:
+        >>> await deliver_staff_reply(settings, "zalo", "2468458835296117922", "Chào anh")  # doctest: +SKIP
+        True  # the citizen reads "Cán bộ: Chào anh" in Zalo
+    """
+    if reply_delivery(settings, channel) != "platform":
+        return False
+    replies = [Reply(recipient_id=user_id, text=STAFF_PREFIX + text)]
+    send = send_zalo if PLATFORM_CHANNELS[channel] == "zalo" else send_messenger
+    try:
+        return await send(settings, user_id, replies)
+    except Exception as e:  # noqa: BLE001 - the officer gets a message, never a 500; no URL (token) in the log
+        logger.warning("staff reply via %s to %s failed: %s", channel, user_id, type(e).__name__)
+        return False
+
+
+async def send_staff_reply(
+    engine: Any, sender_id: str, text: str, *, staff: str, delivered: bool | None = None
+) -> float:
     """Write an officer's reply into the conversation, as a bot message marked ``from_staff``.
 
     The tracker is changed under the conversation's lock, as Rasa does for a turn.
@@ -584,16 +663,21 @@ async def send_staff_reply(engine: Any, sender_id: str, text: str, *, staff: str
         sender_id: the conversation.
         text: the reply.
         staff: the officer's username (stored in the event's metadata).
+        delivered: for a platform channel, whether the platform accepted the reply (stored in the metadata,
+            shown in the transcript); None for the web widget, which reads the reply from the conversation.
 
     Returns:
         The event's timestamp.
     """
     from rasa.shared.core.events import BotUttered
 
+    metadata: dict[str, Any] = {"from_staff": staff}
+    if delivered is not None:
+        metadata["delivered"] = delivered
     agent = engine.agent
     async with agent.lock_store.lock(sender_id):
         tracker = await agent.tracker_store.get_or_create_tracker(sender_id)
-        event = BotUttered(text, metadata={"from_staff": staff})
+        event = BotUttered(text, metadata=metadata)
         tracker.update(event)
         await agent.tracker_store.save(tracker)
     return float(event.timestamp)
@@ -607,7 +691,12 @@ async def reply(
     text: Annotated[str, Form(max_length=MAX_REPLY_CHARS * 2)] = "",
     csrf: CsrfField = "",
 ) -> Response:
-    """Send a reply to the citizen (it appears in their chat, prefixed "Cán bộ:")."""
+    """Send a reply to the citizen (it appears in their chat, prefixed "Cán bộ:").
+
+    The reply is always stored in the conversation. A Zalo or Messenger citizen also gets it through the
+    platform; when the channel is not configured (503) or the platform refuses it (502), the officer sees a
+    page saying it was stored but not delivered.
+    """
     back = f"/staff/handoffs/{handoff_id}"
     if not _csrf_ok(request, staff, csrf):
         return _forbidden(request, staff)
@@ -640,8 +729,42 @@ async def reply(
             staff=staff,
             back=back,
         )
-    await send_staff_reply(engine, handoff.sender_id, body, staff=staff.username)
+    settings: Settings = request.app.state.settings
+    delivery = reply_delivery(settings, handoff.channel)
+    delivered: bool | None = None
+    if delivery == "platform":
+        delivered = await deliver_staff_reply(settings, handoff.channel, handoff.sender_id, body)
+    elif delivery == "channel_off":
+        delivered = False
+    await send_staff_reply(engine, handoff.sender_id, body, staff=staff.username, delivered=delivered)
     await run_in_threadpool(_claim, _db(request), handoff_id, staff.username, only_open=True)
+    if delivered is False:
+        label = CHANNEL_LABELS.get(handoff.channel, handoff.channel)
+        logger.warning(
+            "staff %s replied in hand-off %s: not delivered via %s (%s)", staff.username, handoff_id, label, delivery
+        )
+        if delivery == "channel_off":
+            code = status.HTTP_503_SERVICE_UNAVAILABLE
+            detail = (
+                f"Kênh {label} chưa được cấu hình trên máy chủ, nên tin nhắn không thể gửi tới người dân. "
+                "Tin nhắn đã được lưu trong cuộc trò chuyện. Hãy liên hệ người dân bằng cách khác "
+                "và báo quản trị hệ thống."
+            )
+        else:
+            code = status.HTTP_502_BAD_GATEWAY
+            detail = (
+                f"{label} không nhận tin nhắn (mất kết nối hoặc {label} báo lỗi, chẳng hạn đã quá lâu "
+                "kể từ tin nhắn cuối của người dân). Tin nhắn đã được lưu trong cuộc trò chuyện nhưng người dân chưa nhận được. "
+                "Vui lòng thử gửi lại sau ít phút hoặc liên hệ người dân bằng cách khác."
+            )
+        return _error_page(
+            request,
+            code,
+            f"Chưa gửi được tin nhắn tới người dân qua {label}",
+            staff=staff,
+            back=f"{back}#tin-nhan",
+            detail=detail,
+        )
     logger.info("staff %s replied in hand-off %s", staff.username, handoff_id)
     return _see_other(f"{back}#tin-nhan")
 

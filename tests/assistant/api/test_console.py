@@ -5,10 +5,14 @@ that need a conversation engine use the real :class:`ConversationEngine` around 
 """
 
 import argparse
+import asyncio
 import json
+import logging
 import re
+import socket
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,7 @@ from sqlalchemy.engine import Engine
 
 from assistant.api.routes import console
 from assistant.catalogue.loader import load_procedures
+from assistant.channels import zalo
 from assistant.db.migrate import upgrade
 from assistant.db.models import Feedback, Handoff, StaffUser
 from assistant.db.session import make_engine, session_scope
@@ -33,6 +38,7 @@ from assistant.staff import (
     hash_password,
     verify_password,
 )
+from tests.assistant.channels.fakes import FakePlatform
 
 PROCEDURES_DIR = Path(__file__).resolve().parents[3] / "procedures"
 USERNAME = "canbo1"
@@ -398,6 +404,176 @@ def test_console_reply_reaches_the_widget_and_close_resumes(engine_client: TestC
     assert (
         engine_client.get("/webhooks/rest/staff-messages", params={"sender": "web-citizen-1"}).json()["paused"] is False
     )
+
+
+# --- staff replies to Zalo and Messenger citizens (fake platforms on 127.0.0.1) ------------------------
+
+ZALO_USER = "2468458835296117922"
+ZALO_TOKEN = "zalo-access-token-staff-123"
+PSID = "6543210987654321"
+PAGE_TOKEN = "EAAG-page-token-staff-456"
+NOT_DELIVERED = "chưa gửi tới người dân"
+
+
+def zalo_answer(status: int) -> dict[str, Any]:
+    return {"error": 0, "message": "Success", "data": {"message_id": "m"}} if status == 200 else {"error": -32}
+
+
+def graph_answer(status: int) -> dict[str, Any]:
+    if status == 200:
+        return {"recipient_id": PSID, "message_id": "m_sent"}
+    return {"error": {"message": "outside the allowed window", "type": "OAuthException", "code": 10}}
+
+
+def zalo_config(api_base: str, *, configured: bool = True) -> dict[str, Any]:
+    settings = {"zalo_app_id": "4305567891234", "zalo_access_token": ZALO_TOKEN, "zalo_api_base": api_base}
+    if configured:
+        settings["zalo_oa_secret"] = "oa-secret-xyz"
+    return settings
+
+
+def messenger_config(api_base: str, *, configured: bool = True) -> dict[str, Any]:
+    settings = {"messenger_verify_token": "verify-me", "messenger_page_token": PAGE_TOKEN, "messenger_api_base": api_base}
+    if configured:
+        settings["messenger_app_secret"] = "app-secret-abc"
+    return settings
+
+
+#: channel, citizen id, the settings for a platform URL, the fake platform's answer and URL prefix.
+PLATFORMS = {
+    "zalo": ("zalo", ZALO_USER, zalo_config, zalo_answer, ""),
+    "messenger": ("messenger", PSID, messenger_config, graph_answer, "/v21.0"),
+}
+
+
+@contextmanager
+def platform_console(database_url: str, **settings: Any) -> Iterator[TestClient]:
+    """A logged-in console with an in-memory conversation engine and the given channel settings."""
+    from assistant.engine import ConversationEngine
+
+    app = create_app(settings=Settings(database_url=database_url, **settings), load_model=False)
+    if not any(getattr(r, "path", None) == "/staff" for r in app.routes):
+        app.include_router(console.router)
+        app.include_router(console.citizen_router)
+    with TestClient(app, follow_redirects=False) as test_client:
+        assert test_client.post("/staff/login", data={"username": USERNAME, "password": PASSWORD}).status_code == 303
+        test_client.app.state.engine = ConversationEngine(InMemoryAgent())
+        yield test_client
+
+
+def platform_handoff(test_client: TestClient, channel: str, user: str) -> int:
+    asyncio.run(paused_conversation(test_client.app.state.engine, user))
+    return add_handoff(test_client, sender_id=user, channel=channel)
+
+
+def reply_in(test_client: TestClient, handoff_id: int, text: str) -> Any:
+    token = csrf_of(test_client, f"/staff/handoffs/{handoff_id}")
+    return test_client.post(f"/staff/handoffs/{handoff_id}/reply", data={"csrf": token, "text": text})
+
+
+def sent_by_platform(name: str, request: dict[str, Any]) -> tuple[str, str, str]:
+    """(recipient, text, token) of one request the fake platform received."""
+    body = request["json"]
+    if name == "zalo":
+        return body["recipient"]["user_id"], body["message"]["text"], request["headers"]["access_token"]
+    return body["recipient"]["id"], body["message"]["text"], request["query"]["access_token"][0]
+
+
+@pytest.mark.parametrize("name", ["zalo", "messenger"])
+def test_console_reply_reaches_platform_citizen(database_url: str, name: str) -> None:
+    channel, user, config, answer, prefix = PLATFORMS[name]
+    with FakePlatform(answer=answer, prefix=prefix) as platform, platform_console(
+        database_url, **config(platform.url)
+    ) as test_client:
+        handoff_id = platform_handoff(test_client, channel, user)
+        page = test_client.get(f"/staff/handoffs/{handoff_id}").text
+        assert "chưa được cấu hình" not in page and "có chữ “Cán bộ:” ở đầu" in page
+
+        sent = reply_in(test_client, handoff_id, "Chào bạn, hồ sơ của bạn đã được tiếp nhận.")
+        assert sent.status_code == 303 and sent.headers["location"] == f"/staff/handoffs/{handoff_id}#tin-nhan"
+
+        [request] = platform.requests
+        token = ZALO_TOKEN if name == "zalo" else PAGE_TOKEN
+        assert sent_by_platform(name, request) == (user, "Cán bộ: Chào bạn, hồ sơ của bạn đã được tiếp nhận.", token)
+        page = test_client.get(f"/staff/handoffs/{handoff_id}").text
+        assert "Chào bạn, hồ sơ của bạn đã được tiếp nhận." in page and NOT_DELIVERED not in page
+        assert handoff_row(test_client, handoff_id).status == "claimed"
+
+
+@pytest.mark.parametrize("name", ["zalo", "messenger"])
+def test_console_reply_channel_off_is_stored_not_delivered(database_url: str, name: str) -> None:
+    channel, user, config, answer, prefix = PLATFORMS[name]
+    with FakePlatform(answer=answer, prefix=prefix) as platform, platform_console(
+        database_url, **config(platform.url, configured=False)  # one secret missing: the channel is off
+    ) as test_client:
+        handoff_id = platform_handoff(test_client, channel, user)
+        page = test_client.get(f"/staff/handoffs/{handoff_id}").text
+        assert "chưa được cấu hình trên máy chủ" in page  # told before sending
+
+        sent = reply_in(test_client, handoff_id, "Chào bạn, cán bộ đây.")
+        assert sent.status_code == 503
+        assert "Chưa gửi được tin nhắn tới người dân" in sent.text
+        assert "chưa được cấu hình trên máy chủ" in sent.text and "đã được lưu" in sent.text
+        assert f"/staff/handoffs/{handoff_id}#tin-nhan" in sent.text
+        assert platform.requests == []
+
+        page = test_client.get(f"/staff/handoffs/{handoff_id}").text
+        assert "Chào bạn, cán bộ đây." in page and NOT_DELIVERED in page
+        tracker = asyncio.run(test_client.app.state.engine.tracker(user))
+        staff_events = [e for e in tracker.events if (getattr(e, "metadata", None) or {}).get("from_staff")]
+        assert [(e.text, e.metadata["delivered"]) for e in staff_events] == [("Chào bạn, cán bộ đây.", False)]
+
+
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("name", "failure"),
+    [
+        ("zalo", "error_code"),  # HTTP 200 with a Zalo error code
+        ("zalo", "http_500"),
+        ("zalo", "timeout"),
+        ("messenger", "http_400"),
+        ("messenger", "unreachable"),
+    ],
+)
+def test_console_reply_platform_failure_tells_officer(
+    database_url: str, name: str, failure: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    channel, user, config, answer, prefix = PLATFORMS[name]
+    if failure == "error_code":
+        answer = lambda _status: {"error": -213, "message": "User has not interacted with OA"}  # noqa: E731
+    elif failure == "timeout":
+        monkeypatch.setattr(zalo, "SEND_TIMEOUT_SECONDS", 0.2)
+        answer = lambda status: (time.sleep(1), zalo_answer(status))[1]  # noqa: E731
+    with FakePlatform(answer=answer, prefix=prefix) as platform:
+        platform.status = {"http_500": 500, "http_400": 400}.get(failure, 200)
+        api_base = f"http://127.0.0.1:{unused_port()}" if failure == "unreachable" else platform.url
+        with platform_console(database_url, **config(api_base)) as test_client, caplog.at_level(logging.DEBUG):
+            handoff_id = platform_handoff(test_client, channel, user)
+            sent = reply_in(test_client, handoff_id, "Chào bạn, cán bộ đây.")
+            assert sent.status_code == 502
+            label = "Zalo" if name == "zalo" else "Messenger"
+            assert f"Chưa gửi được tin nhắn tới người dân qua {label}" in sent.text
+            assert "người dân chưa nhận được" in sent.text and "thử gửi lại" in sent.text
+            page = test_client.get(f"/staff/handoffs/{handoff_id}").text
+            assert "Chào bạn, cán bộ đây." in page and NOT_DELIVERED in page
+    assert len(platform.requests) == (0 if failure == "unreachable" else 1)
+    assert "not delivered via" in caplog.text
+    assert ZALO_TOKEN not in caplog.text and PAGE_TOKEN not in caplog.text
+
+
+def test_console_reply_to_web_citizen_does_not_call_platforms(database_url: str) -> None:
+    with FakePlatform(answer=zalo_answer) as platform, platform_console(
+        database_url, **zalo_config(platform.url)
+    ) as test_client:
+        handoff_id = platform_handoff(test_client, "rest", "web-citizen-9")
+        assert reply_in(test_client, handoff_id, "Chào bạn").status_code == 303
+        assert platform.requests == []
+        assert NOT_DELIVERED not in test_client.get(f"/staff/handoffs/{handoff_id}").text
 
 
 # --- the citizen's poll -------------------------------------------------------------------------------
