@@ -44,8 +44,9 @@ test: setup train  ## the whole suite: unit, API, NLU floors, dialogue stories (
 test-fast: setup  ## unit tests that need no trained model
 	$(BIN)/pytest -m "not slow"
 
-evaluate: train  ## NLU accuracy on the held-out set (and its diacritics-stripped copy)
+evaluate: train  ## NLU accuracy on the held-out and development sets (and their diacritics-stripped copies)
 	$(BIN)/assistant evaluate tests/data/heldout.yml --report docs/nlu-evaluation.md
+	$(BIN)/assistant evaluate tests/data/dev.yml --report docs/nlu-evaluation-dev.md
 
 cross-validate: setup  ## Rasa's own 5-fold cross-validation of the NLU data
 	$(BIN)/rasa test nlu --config nlu_data/config.yml --nlu nlu_data/nlu --cross-validation --folds 5 --out var/results/cv

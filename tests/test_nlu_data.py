@@ -1,10 +1,11 @@
-"""The NLU data and the held-out set: independent, well-formed, and the model above its floors."""
+"""The NLU data, the held-out and development sets: independent, well-formed, and the model above its floors."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rasa.shared.nlu.training_data.loading import load_data
@@ -14,6 +15,7 @@ from assistant.text.normalize import fold, strip_diacritics
 
 ROOT = Path(__file__).resolve().parent.parent
 HELDOUT = ROOT / "tests" / "data" / "heldout.yml"
+DEV = ROOT / "tests" / "data" / "dev.yml"
 KEYS = {p.stem for p in (ROOT / "procedures").glob("*.yml")}
 ASPECTS = {"overview", "steps", "documents", "fee", "processing_time", "where", "eligibility", "result"}
 
@@ -32,10 +34,20 @@ def heldout() -> list[dict]:
     return load_examples(HELDOUT)
 
 
-def test_nlu_data_heldout_shares_no_sentence_with_training(training: list, heldout: list[dict]) -> None:
+@pytest.fixture(scope="module", params=[HELDOUT, DEV], ids=["heldout", "dev"])
+def evaluation_set(request: pytest.FixtureRequest) -> list[dict]:
+    return load_examples(request.param)
+
+
+def test_nlu_data_evaluation_sets_share_no_sentence_with_training(training: list, evaluation_set: list[dict]) -> None:
     trained = {key(m.get("text")) for m in training}
-    shared = [e["text"] for e in heldout if key(e["text"]) in trained]
+    shared = [e["text"] for e in evaluation_set if key(e["text"]) in trained]
     assert shared == []
+
+
+def test_nlu_data_dev_set_shares_no_sentence_with_heldout(heldout: list[dict]) -> None:
+    held = {key(e["text"]) for e in heldout}
+    assert [e["text"] for e in load_examples(DEV) if key(e["text"]) in held] == []
 
 
 def test_nlu_data_training_labels_are_known(training: list) -> None:
@@ -52,7 +64,8 @@ def test_nlu_data_every_procedure_is_trained(training: list) -> None:
     assert KEYS <= trained
 
 
-def test_nlu_data_heldout_composition(heldout: list[dict]) -> None:
+def test_nlu_data_evaluation_set_composition(evaluation_set: list[dict]) -> None:
+    heldout = evaluation_set
     procedure_questions = [e for e in heldout if e["intent"] == "ask_procedure"]
     assert len(heldout) >= 300
     assert {e["procedure"] for e in procedure_questions} == KEYS
@@ -66,11 +79,15 @@ def test_nlu_data_heldout_composition(heldout: list[dict]) -> None:
             assert example["procedure"] is None and example["aspect"] is None
 
 
-@pytest.mark.slow
-def test_nlu_heldout_accuracy_stays_above_floors(heldout: list[dict]) -> None:
+@pytest.fixture(scope="module")
+def agent() -> object:
     from assistant.cli import load_nlu_agent
 
-    agent = load_nlu_agent()
+    return load_nlu_agent()
+
+
+@pytest.mark.slow
+def test_nlu_heldout_accuracy_stays_above_floors(agent: Any, heldout: list[dict]) -> None:
     loop = asyncio.new_event_loop()
     texts = [e["text"] for e in heldout]
     scores = score(heldout, loop.run_until_complete(parse_all(agent, texts))).summary()
@@ -79,3 +96,23 @@ def test_nlu_heldout_accuracy_stays_above_floors(heldout: list[dict]) -> None:
     scores["stripped_procedure_top1"] = stripped.summary()["procedure_top1"]
     below = {k: round(scores[k], 3) for k, floor in FLOORS.items() if scores[k] < floor}
     assert below == {}, f"below the floors {FLOORS}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("text", "procedure"),
+    [("căn cước", "the-can-cuoc"), ("mai táng phí ạ", "lien-thong-khai-tu"), ("Hộ chiếu?", "ho-chieu")],
+)
+def test_a_bare_procedure_name_is_a_procedure_question(agent: Any, text: str, procedure: str) -> None:
+    parsed = asyncio.run(agent.parse_message(text))
+
+    assert parsed["intent"]["name"] == "ask_procedure"
+    assert parsed["procedure"]["key"] == procedure
+
+
+@pytest.mark.slow
+def test_yes_is_still_yes(agent: Any) -> None:
+    parsed = asyncio.run(agent.parse_message("ok"))
+
+    assert parsed["intent"]["name"] == "affirm"
+    assert parsed.get("procedure") is None
