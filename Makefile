@@ -35,7 +35,13 @@ validate: setup  ## validate procedure records and Rasa training data
 	$(BIN)/assistant procedures validate
 	$(BIN)/rasa data validate $(RASA_ARGS) $(RASA_DATA) --fail-on-warnings
 
-test: setup train  ## the whole suite: unit, API, NLU floors, dialogue stories (model cached)
+browser:  ## Debian's chromium for the widget's browser test (installed when missing, if we may)
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  echo "installing chromium (Debian package) for the widget test" && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "chromium is not installed: the widget's browser test will be skipped"
+
+test: setup train browser  ## the whole suite: unit, API, browser, NLU floors, dialogue stories (model cached)
 	$(BIN)/assistant procedures validate
 	$(BIN)/rasa data validate $(RASA_ARGS) $(RASA_DATA)
 	$(BIN)/pytest
@@ -63,4 +69,4 @@ types: setup  ## mypy
 clean:  ## remove the venv, models and local data
 	rm -rf .venv models var .pytest_cache .ruff_cache
 
-.PHONY: help setup train load run validate test test-fast evaluate cross-validate bench lint types clean
+.PHONY: help setup train load run validate browser test test-fast evaluate cross-validate bench lint types clean

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import CHROMIUM, Browser
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.slow
@@ -224,6 +225,59 @@ def test_demo_page_and_widget(server: LiveServer) -> None:
     assert widget.status_code == 200 and "/webhooks/rest/webhook" in widget.text
 
 
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if CHROMIUM is None:
+        pytest.skip("the widget test needs Debian's chromium (apt-get install chromium)")
+    opened = Browser()
+    yield opened
+    opened.close()
+
+
+# The widget's chat log as the citizen sees it: "> " before their own messages.
+WIDGET_LOG = """Array.from(document.querySelectorAll('#tldvc-log .tldvc-m'))
+  .map(e => (e.classList.contains('tldvc-me') ? '> ' : '') + e.textContent)"""
+WIDGET_IDLE = "!document.querySelector('#tldvc-send').disabled"
+
+
+def widget_answered(browser: Browser, after: int) -> list[str]:
+    """Wait until the widget shows a bot reply after the first ``after`` log lines and is ready again."""
+    browser.wait_for(f"{WIDGET_IDLE} && ({WIDGET_LOG}).slice({after}).some(t => !t.startsWith('> '))")
+    return browser.run(WIDGET_LOG)[after:]
+
+
+def test_widget_in_a_real_browser_answers_and_walks_through(server: LiveServer, browser: Browser) -> None:
+    browser.open(server.url + "/#tro-ly-ao")  # a portal's link straight into an open chat
+    greeting = widget_answered(browser, 0)
+    assert greeting[0] == "> Xin chào" and len(greeting) > 1
+    sender = browser.run("localStorage.getItem('tldvc-sender')")
+    assert re.fullmatch(r"web-[0-9a-f]{32}", sender), "the conversation id must be unguessable"
+
+    shown = len(browser.run(WIDGET_LOG))
+    browser.run(
+        "document.querySelector('#tldvc-in').value = 'mat cccd roi lam lai the nao ad';"
+        "document.querySelector('#tldvc-form').requestSubmit()"
+    )
+    answer = widget_answered(browser, shown)
+    assert answer[0] == "> mat cccd roi lam lai the nao ad"
+    assert "căn cước" in " ".join(answer[1:]).lower()
+
+    buttons = browser.run(
+        "Array.from(document.querySelectorAll('#tldvc-log .tldvc-b:not(:disabled)')).map(b => b.textContent)"
+    )
+    guide = next(b for b in buttons if re.search(r"từng bước|hướng dẫn", b, re.IGNORECASE))
+    shown = len(browser.run(WIDGET_LOG))
+    browser.run(
+        f"Array.from(document.querySelectorAll('#tldvc-log .tldvc-b')).find(b => b.textContent === {guide!r}).click()"
+    )
+    walkthrough = widget_answered(browser, shown)
+    assert walkthrough[0] == "> " + guide
+    assert len(walkthrough) > 1
+
+    browser.open(server.url + "/")  # a reload keeps the same conversation id
+    assert browser.run("localStorage.getItem('tldvc-sender')") == sender
+
+
 def test_channels_without_secrets_are_off(server: LiveServer) -> None:
     import httpx
 
@@ -264,7 +318,12 @@ def test_staff_take_over_reply_and_hand_back(server: LiveServer) -> None:
         page = desk.get(match.group(0))
         assert "alo" in page.text
         csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-        assert desk.post(f"{match.group(0)}/reply", data={"text": "Chào bạn, tôi là cán bộ một cửa.", "csrf": csrf}).status_code == 303
+        assert (
+            desk.post(
+                f"{match.group(0)}/reply", data={"text": "Chào bạn, tôi là cán bộ một cửa.", "csrf": csrf}
+            ).status_code
+            == 303
+        )
         polled = httpx.get(f"{server.url}/webhooks/rest/staff-messages", params={"sender": sender, "after": 0}).json()
         assert polled["paused"] is True
         assert [m["text"] for m in polled["messages"]] == ["Chào bạn, tôi là cán bộ một cửa."]

@@ -3,7 +3,8 @@
  * Talks to the REST channel of the host it was loaded from. Keeps the conversation id in localStorage,
  * so a reload continues the same conversation; sends one message at a time (no double sends).
  * While the conversation is with one-stop-desk staff (the bot answers nothing, or says it handed over),
- * it polls /webhooks/rest/staff-messages every 5 s and shows staff replies as "Cán bộ: …". */
+ * it polls /webhooks/rest/staff-messages every 5 s and shows staff replies as "Cán bộ: …".
+ * The conversation id is 128 random bits: whoever knows it can read the conversation, so it must not be guessable. */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -11,7 +12,9 @@
   var KEY = "tldvc-sender";
   var sender = localStorage.getItem(KEY);
   if (!sender) {
-    sender = "web-" + Math.random().toString(36).slice(2) + Date.now().toString(36);
+    var bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    sender = "web-" + Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join("");
     localStorage.setItem(KEY, sender);
   }
   var css = "" +
