@@ -130,6 +130,9 @@ class ConversationEngine:
         from rasa.core.utils import AvailableEndpoints
         from rasa.utils.endpoints import EndpointConfig
 
+        from assistant import rasa_speedups
+
+        rasa_speedups.install()
         path = model_path or latest_model(settings.models_dir)
         if path is None or not path.exists():
             raise ModelNotReady(f"no trained model in {settings.models_dir}; run `assistant train`")
