@@ -41,9 +41,11 @@ browser:  ## Debian's chromium for the widget's browser test (installed when mis
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "chromium is not installed: the widget's browser test will be skipped"
 
-test: setup train browser  ## the whole suite: unit, API, browser, NLU floors, dialogue stories (model cached)
+test: setup train browser  ## the whole suite: lint, types, unit, API, browser, NLU floors, dialogue stories
 	$(BIN)/assistant procedures validate
 	$(BIN)/rasa data validate $(RASA_ARGS) $(RASA_DATA)
+	$(BIN)/ruff check assistant actions tests
+	$(BIN)/mypy assistant actions
 	$(BIN)/pytest
 	$(BIN)/rasa test core --stories tests/stories --model models --fail-on-prediction-errors --out var/results/core
 
@@ -63,8 +65,8 @@ bench: train  ## parse latency, turn latency and cold start; writes docs/benchma
 lint:  setup ## ruff
 	$(BIN)/ruff check assistant actions tests
 
-types: setup  ## mypy
-	$(BIN)/mypy assistant
+types: setup  ## mypy (part of make test)
+	$(BIN)/mypy assistant actions
 
 clean:  ## remove the venv, models and local data
 	rm -rf .venv models var .pytest_cache .ruff_cache

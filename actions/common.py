@@ -117,7 +117,7 @@ def fee_line(applied: AppliedFee) -> str:
     fee = applied.fee
     if fee.amount is None:
         return f"• {fee.label}: chưa có mức phí được xác nhận, vui lòng xem trên cổng {PORTAL}"
-    if applied.expired:
+    if applied.expired and fee.valid_to:
         return (
             f"• {fee.label}: mức cũ chỉ áp dụng đến {vn_date(fee.valid_to)}; "
             f"mức hiện hành chưa được xác nhận, vui lòng xem trên cổng {PORTAL}"

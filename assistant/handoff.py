@@ -19,6 +19,9 @@ from assistant.db.models import Feedback, Handoff, HandoffStatus
 from assistant.db.session import session_scope
 
 logger = logging.getLogger(__name__)
+# The tables' columns, for SQL expressions (the models' attributes are annotated with their Python types).
+_FEEDBACK = Feedback.__table__.c
+_HANDOFF = Handoff.__table__.c
 
 LAST_MESSAGES = 12
 
@@ -122,8 +125,8 @@ class HandoffService:
         with session_scope(self._engine) as session:
             latest = session.execute(
                 select(Feedback)
-                .where(Feedback.sender_id == tracker.sender_id, Feedback.comment.is_(None))
-                .order_by(Feedback.created_at.desc(), Feedback.id.desc())
+                .where(Feedback.sender_id == tracker.sender_id, _FEEDBACK.comment.is_(None))
+                .order_by(_FEEDBACK.created_at.desc(), _FEEDBACK.id.desc())
                 .limit(1)
             ).scalar_one_or_none()
             if latest is not None and latest.procedure_key == procedure:
@@ -139,7 +142,7 @@ class HandoffService:
             query = (
                 select(Handoff.id)
                 .where(Handoff.sender_id == sender_id)
-                .where(Handoff.status.in_([HandoffStatus.open.value, HandoffStatus.claimed.value]))
+                .where(_HANDOFF.status.in_([HandoffStatus.open.value, HandoffStatus.claimed.value]))
                 .limit(1)
             )
             return session.execute(query).first() is not None
@@ -147,7 +150,7 @@ class HandoffService:
     def list(self, *, status: str | None = None) -> list[Handoff]:
         """Hand-offs, newest first, optionally of one status."""
         with session_scope(self._engine) as session:
-            query = select(Handoff).order_by(Handoff.created_at.desc())
+            query = select(Handoff).order_by(_HANDOFF.created_at.desc())
             if status:
                 query = query.where(Handoff.status == status)
             rows = list(session.execute(query).scalars())

@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 import re
 from collections import defaultdict
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from assistant.nlu.aspect_cues import cue_groups
 from assistant.text.normalize import expand_abbreviations
@@ -42,7 +42,7 @@ def _is_situation(text: str, aspect: str) -> bool:
 def compose(
     texts: Sequence[str],
     aspects: Sequence[str],
-    procedures: Sequence[str],
+    procedures: Sequence[Optional[str]],
     per_situation: int,
     *,
     max_question_words: int = 14,
@@ -53,7 +53,8 @@ def compose(
     Args:
         texts: the aspect-labelled training messages.
         aspects: their aspects.
-        procedures: their procedures (a situation is only joined with a question about the same one).
+        procedures: their procedures (a situation is only joined with a question about the same one;
+            examples without one are left out).
         per_situation: how many questions to join to each situation.
         max_question_words: longer questions carry their own situation and are not used.
         seed: the sampling seed.
