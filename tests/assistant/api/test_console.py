@@ -38,7 +38,7 @@ from assistant.staff import (
     hash_password,
     verify_password,
 )
-from tests.assistant.channels.fakes import FakePlatform
+from tests.assistant.channels.fakes import FakePlatform, graph_answer
 
 PROCEDURES_DIR = Path(__file__).resolve().parents[3] / "procedures"
 USERNAME = "canbo1"
@@ -419,12 +419,6 @@ def zalo_answer(status: int) -> dict[str, Any]:
     return {"error": 0, "message": "Success", "data": {"message_id": "m"}} if status == 200 else {"error": -32}
 
 
-def graph_answer(status: int) -> dict[str, Any]:
-    if status == 200:
-        return {"recipient_id": PSID, "message_id": "m_sent"}
-    return {"error": {"message": "outside the allowed window", "type": "OAuthException", "code": 10}}
-
-
 def zalo_config(api_base: str, *, configured: bool = True) -> dict[str, Any]:
     settings = {"zalo_app_id": "4305567891234", "zalo_access_token": ZALO_TOKEN, "zalo_api_base": api_base}
     if configured:
@@ -433,7 +427,11 @@ def zalo_config(api_base: str, *, configured: bool = True) -> dict[str, Any]:
 
 
 def messenger_config(api_base: str, *, configured: bool = True) -> dict[str, Any]:
-    settings = {"messenger_verify_token": "verify-me", "messenger_page_token": PAGE_TOKEN, "messenger_api_base": api_base}
+    settings = {
+        "messenger_verify_token": "verify-me",
+        "messenger_page_token": PAGE_TOKEN,
+        "messenger_api_base": api_base,
+    }
     if configured:
         settings["messenger_app_secret"] = "app-secret-abc"
     return settings
@@ -442,7 +440,7 @@ def messenger_config(api_base: str, *, configured: bool = True) -> dict[str, Any
 #: channel, citizen id, the settings for a platform URL, the fake platform's answer and URL prefix.
 PLATFORMS = {
     "zalo": ("zalo", ZALO_USER, zalo_config, zalo_answer, ""),
-    "messenger": ("messenger", PSID, messenger_config, graph_answer, "/v21.0"),
+    "messenger": ("messenger", PSID, messenger_config, graph_answer(PSID), "/v21.0"),
 }
 
 
@@ -482,9 +480,10 @@ def sent_by_platform(name: str, request: dict[str, Any]) -> tuple[str, str, str]
 @pytest.mark.parametrize("name", ["zalo", "messenger"])
 def test_console_reply_reaches_platform_citizen(database_url: str, name: str) -> None:
     channel, user, config, answer, prefix = PLATFORMS[name]
-    with FakePlatform(answer=answer, prefix=prefix) as platform, platform_console(
-        database_url, **config(platform.url)
-    ) as test_client:
+    with (
+        FakePlatform(answer=answer, prefix=prefix) as platform,
+        platform_console(database_url, **config(platform.url)) as test_client,
+    ):
         handoff_id = platform_handoff(test_client, channel, user)
         page = test_client.get(f"/staff/handoffs/{handoff_id}").text
         assert "chưa được cấu hình" not in page and "có chữ “Cán bộ:” ở đầu" in page
@@ -503,9 +502,13 @@ def test_console_reply_reaches_platform_citizen(database_url: str, name: str) ->
 @pytest.mark.parametrize("name", ["zalo", "messenger"])
 def test_console_reply_channel_off_is_stored_not_delivered(database_url: str, name: str) -> None:
     channel, user, config, answer, prefix = PLATFORMS[name]
-    with FakePlatform(answer=answer, prefix=prefix) as platform, platform_console(
-        database_url, **config(platform.url, configured=False)  # one secret missing: the channel is off
-    ) as test_client:
+    with (
+        FakePlatform(answer=answer, prefix=prefix) as platform,
+        platform_console(
+            database_url,
+            **config(platform.url, configured=False),  # one secret missing: the channel is off
+        ) as test_client,
+    ):
         handoff_id = platform_handoff(test_client, channel, user)
         page = test_client.get(f"/staff/handoffs/{handoff_id}").text
         assert "chưa được cấu hình trên máy chủ" in page  # told before sending
@@ -567,9 +570,10 @@ def test_console_reply_platform_failure_tells_officer(
 
 
 def test_console_reply_to_web_citizen_does_not_call_platforms(database_url: str) -> None:
-    with FakePlatform(answer=zalo_answer) as platform, platform_console(
-        database_url, **zalo_config(platform.url)
-    ) as test_client:
+    with (
+        FakePlatform(answer=zalo_answer) as platform,
+        platform_console(database_url, **zalo_config(platform.url)) as test_client,
+    ):
         handoff_id = platform_handoff(test_client, "rest", "web-citizen-9")
         assert reply_in(test_client, handoff_id, "Chào bạn").status_code == 303
         assert platform.requests == []

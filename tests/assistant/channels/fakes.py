@@ -14,6 +14,17 @@ from assistant.engine import Reply
 Answer = Callable[[int], dict[str, Any]]
 
 
+def graph_answer(recipient: str) -> Callable[[int], dict[str, Any]]:
+    """How Meta's Send API answers a fake platform's status: the sent message's id, or a Graph error."""
+
+    def answer(status: int) -> dict[str, Any]:
+        if status == 200:
+            return {"recipient_id": recipient, "message_id": "m_sent"}
+        return {"error": {"message": "(#10) outside the allowed window", "type": "OAuthException", "code": 10}}
+
+    return answer
+
+
 class FakePlatform:
     """A real HTTP server on 127.0.0.1 that records every POST; ``status`` sets its answer's status.
 

@@ -18,7 +18,7 @@ from assistant.channels.rest import NO_WORDS_REPLY
 from assistant.engine import Reply
 from assistant.main import create_app
 from assistant.settings import Settings
-from tests.assistant.channels.fakes import FakeEngine, FakePlatform
+from tests.assistant.channels.fakes import FakeEngine, FakePlatform, graph_answer
 
 VERIFY_TOKEN = "verify-me"
 APP_SECRET = "app-secret-abc"
@@ -28,22 +28,19 @@ PSID = "6543210987654321"
 PAYLOAD = '/start_guide{"procedure": "ho-chieu"}'
 
 
-def graph_answer(status: int) -> dict[str, Any]:
-    if status == 200:
-        return {"recipient_id": PSID, "message_id": "m_sent"}
-    return {"error": {"message": "Internal error", "type": "OAuthException", "code": 2}}
-
-
 @pytest.fixture
 def platform() -> Iterator[FakePlatform]:
-    with FakePlatform(answer=graph_answer, prefix="/v21.0") as fake:
+    with FakePlatform(answer=graph_answer(PSID), prefix="/v21.0") as fake:
         yield fake
 
 
 @pytest.fixture
 def engine() -> FakeEngine:
     return FakeEngine(
-        [{"title": "Cấp hộ chiếu phổ thông lần đầu", "payload": PAYLOAD}, {"title": "Gặp cán bộ", "payload": "/request_human"}]
+        [
+            {"title": "Cấp hộ chiếu phổ thông lần đầu", "payload": PAYLOAD},
+            {"title": "Gặp cán bộ", "payload": "/request_human"},
+        ]
     )
 
 
@@ -242,8 +239,10 @@ def test_messenger_send_failure_does_not_crash_nor_log_token(
     with caplog.at_level(logging.INFO):
         assert post(client, delivery(text_event(mid="m_500"))).status_code == 200
     assert len(engine.calls) == 1 and len(platform.requests) == 1
-    assert "HTTP 500 code=2" in caplog.text and PSID in caplog.text
-    assert "access_token=***" in caplog.text or "access_token" not in caplog.text  # httpx logs at WARNING; redacted if raised
+    assert "HTTP 500 code=10" in caplog.text and PSID in caplog.text
+    assert (
+        "access_token=***" in caplog.text or "access_token" not in caplog.text
+    )  # httpx logs at WARNING; redacted if raised
     assert PAGE_TOKEN not in caplog.text and "hộ chiếu" not in caplog.text
 
 
