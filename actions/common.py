@@ -136,6 +136,15 @@ def answers_of(tracker: Tracker) -> Dict[str, str]:
     return dict(answers) if isinstance(answers, dict) else {}
 
 
+def how_to_submit(procedure: Procedure) -> str:
+    """Online (fully or partly) and in person: what "làm online được không", "nộp ở đâu cũng được không" ask."""
+    online = "toàn trình (làm hết trên mạng)" if procedure.online.value == "full" else "một phần (có bước phải đến trực tiếp)"
+    return (
+        f"Nộp online {online} trên Cổng Dịch vụ công quốc gia hoặc ứng dụng VNeID; "
+        "nộp trực tiếp được tại bất kỳ Trung tâm phục vụ hành chính công cấp xã nào trong tỉnh."
+    )
+
+
 def render_aspect(procedure: Procedure, aspect: str, answers: Dict[str, str]) -> str:
     """The answer to one aspect of a procedure, without the source footer."""
     name = procedure.name
@@ -156,12 +165,7 @@ def render_aspect(procedure: Procedure, aspect: str, answers: Dict[str, str]) ->
         fact = procedure.processing_time
         return f"Thời gian giải quyết – {name}: {fact.text}{caution(fact.confidence)}"
     if aspect == "where":
-        online = "toàn trình (làm hết trên mạng)" if procedure.online.value == "full" else "một phần (có bước phải đến trực tiếp)"
-        return (
-            f"Nơi giải quyết – {name}: {procedure.agency}.\n"
-            f"Nộp online {online} trên Cổng Dịch vụ công quốc gia hoặc ứng dụng VNeID; "
-            "nộp trực tiếp được tại bất kỳ Trung tâm phục vụ hành chính công cấp xã nào trong tỉnh."
-        )
+        return f"Nơi giải quyết – {name}: {procedure.agency}.\n{how_to_submit(procedure)}"
     if aspect == "result":
         fact = procedure.result
         return f"Kết quả – {name}: {fact.text}{caution(fact.confidence)}"
@@ -169,10 +173,10 @@ def render_aspect(procedure: Procedure, aspect: str, answers: Dict[str, str]) ->
         if procedure.eligibility is None:
             return (
                 f"Điều kiện – {name}: mình chưa có thông tin được xác nhận về đối tượng/điều kiện. "
-                f"Bạn xem chi tiết trên cổng: {procedure.portal_url}"
+                f"Bạn xem chi tiết trên cổng: {procedure.portal_url}\n{how_to_submit(procedure)}"
             )
         fact = procedure.eligibility
-        return f"Ai được làm – {name}: {fact.text}{caution(fact.confidence)}"
+        return f"Ai được làm – {name}: {fact.text}{caution(fact.confidence)}\n{how_to_submit(procedure)}"
     if aspect == "steps":
         steps = procedure.steps_for(answers)
         lines = [f"Các bước làm online – {name} ({len(steps)} bước):"]

@@ -66,3 +66,9 @@ def test_render_every_aspect_of_every_procedure(actions_catalogue: Any, aspect: 
     for procedure in actions_catalogue.all():
         text = render_aspect(procedure, aspect, {})
         assert procedure.name in text and len(text) < 3500
+
+
+def test_can_i_do_it_online_is_answered_with_who_may_and_how_to_submit(actions_catalogue: Any) -> None:
+    # "làm hộ chiếu online được không" is labelled eligibility (docs/labelling.md): the answer says both.
+    text = render_aspect(actions_catalogue.get("ho-chieu"), "eligibility", {})
+    assert "Nộp online" in text and "VNeID" in text
