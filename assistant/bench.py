@@ -81,6 +81,7 @@ def parse_latency(agent: Any, texts: list[str]) -> dict[str, float]:
 
 
 def free_port() -> int:
+    """A free TCP port on loopback."""
     import socket
 
     with socket.socket() as s:
@@ -88,31 +89,55 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(database_url: str, log: Path) -> tuple[subprocess.Popen[bytes], str, float]:
-    """Start ``assistant serve`` and wait for /health 200; return the process, URL and seconds taken."""
-    port = free_port()
-    env = dict(os.environ, ASSISTANT_DATABASE_URL=database_url, PORT=str(port), ASSISTANT_PORT=str(port))
-    subprocess.run([sys.executable, "-m", "assistant.cli", "procedures", "load"], env=env, cwd=ROOT, check=True, capture_output=True)
+def launch(
+    port: int, env: dict[str, str], log: Path, *, timeout: float = 180.0
+) -> tuple[subprocess.Popen[bytes], float]:
+    """Start ``assistant serve --port PORT`` with ``env`` and wait for ``/health`` 200.
+
+    Also used by the tests' live server (``tests/live.py``). The output is appended to ``log``.
+
+    Returns:
+        The process and the seconds it took to become ready.
+
+    Raises:
+        RuntimeError: the process exited, or was not ready within ``timeout`` (it is killed then).
+    """
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "assistant.cli", "serve", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    while time.perf_counter() - started < 180:
+    with log.open("ab") as handle:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "assistant.cli", "serve", "--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/health"
+    while time.perf_counter() - started < timeout:
         if process.poll() is not None:
             raise RuntimeError(f"server exited; see {log}")
         try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return process, url, time.perf_counter() - started
+            if httpx.get(url, timeout=1).status_code == 200:
+                return process, time.perf_counter() - started
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
     process.kill()
-    raise RuntimeError("server did not become ready in 180 s")
+    raise RuntimeError(f"server not ready in {timeout:.0f} s; see {log}")
+
+
+def start_server(database_url: str, log: Path) -> tuple[subprocess.Popen[bytes], str, float]:
+    """Load the catalogue, start ``assistant serve`` and wait for it; return the process, URL and seconds taken."""
+    port = free_port()
+    env = dict(os.environ, ASSISTANT_DATABASE_URL=database_url, PORT=str(port), ASSISTANT_PORT=str(port))
+    subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "procedures", "load"],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    process, seconds = launch(port, env, log)
+    return process, f"http://127.0.0.1:{port}", seconds
 
 
 CONVERSATION = [
@@ -267,4 +292,3 @@ def run_bench(*, report: Path, total_turns: int = 200, concurrency: int = 20, st
     sys.stdout.write(text + "\n")
     report.write_text(text + "\n", encoding="utf-8")
     return 0
-

@@ -5,24 +5,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from assistant.bench import free_port, launch
+
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 120.0
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class LiveServer:
@@ -67,25 +60,8 @@ class LiveServer:
         )
 
     def start(self) -> LiveServer:
-        handle = self.log.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "assistant.cli", "serve", "--port", str(self.port)],
-            cwd=ROOT,
-            env=self.env(),
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: see {self.log}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"server not ready in {START_TIMEOUT} s: see {self.log}")
+        self.process, _ = launch(self.port, self.env(), self.log, timeout=START_TIMEOUT)
+        return self
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
