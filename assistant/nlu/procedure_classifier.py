@@ -53,31 +53,7 @@ ASPECT = "aspect"
 ASPECTS = ("overview", "steps", "documents", "fee", "processing_time", "where", "eligibility", "result")
 _MODEL_FILE = "procedure_classifier.pkl"
 # Words that may surround a bare procedure name without making it something else: "căn cước ạ", "ad ơi hộ chiếu?"
-_FILLERS = frozenset(
-    {
-        "a",
-        "ad",
-        "admin",
-        "oi",
-        "ah",
-        "ha",
-        "nhe",
-        "nha",
-        "voi",
-        "vay",
-        "z",
-        "the",
-        "sao",
-        "thi",
-        "con",
-        "hoi",
-        "ve",
-        "cho",
-        "em",
-        "minh",
-        "toi",
-    }
-)
+_FILLERS = frozenset("a ad admin ah ha oi nhe nha voi vay z the sao thi con hoi ve cho em minh toi".split())
 
 
 def _labels(message: Message) -> Tuple[Optional[str], Optional[str]]:
