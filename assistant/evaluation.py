@@ -99,7 +99,8 @@ def score(examples: list[dict[str, Any]], parses: list[dict[str, Any]]) -> Score
             scores.situation_top3 += hit3
         if example.get("aspect"):
             scores.n_aspect += 1
-            scores.aspect += parsed.get("aspect") == example["aspect"]
+            # No aspect (a bare name) is answered as an overview when nothing was asked before.
+            scores.aspect += (parsed.get("aspect") or "overview") == example["aspect"]
     return scores
 
 

@@ -51,9 +51,17 @@ PROCEDURE = "procedure"
 PROCEDURE_RANKING = "procedure_ranking"
 ASPECT = "aspect"
 ASPECTS = ("overview", "steps", "documents", "fee", "processing_time", "where", "eligibility", "result")
+#: The procedure model's class for questions that name or describe no procedure ("cần giấy tờ gì", "cái đó
+#: bao nhiêu tiền"): the dialogue answers them for the procedure already being talked about.
+NO_PROCEDURE = "_none"
 _MODEL_FILE = "procedure_classifier.pkl"
 # Words that may surround a bare procedure name without making it something else: "căn cước ạ", "ad ơi hộ chiếu?"
 _FILLERS = frozenset("a ad admin ah ha oi nhe nha voi vay z the sao thi con hoi ve cho em minh toi".split())
+# What may surround a procedure's name in a follow-up that asks no aspect of its own, so the aspect asked
+# last carries over: "còn đổi bằng lái thì sao", "thế hộ chiếu thì", "không phải, ý em là khai sinh",
+# "nhầm, căn cước chứ", "làm tạm trú nữa". A lone "sao"/"thế nào" after the name asks how ("steps").
+_FOLLOWUP_PHRASES = ("thi sao", "thi the nao", "thi thi sao", "thi ntn", "y em la", "y minh la", "y toi la", "y la", "khong phai")
+_FOLLOWUP_FILLERS = (_FILLERS - {"sao"}) | frozenset("nham chu nua ca lam thu tuc viec con".split())
 
 
 def _labels(message: Message) -> Tuple[Optional[str], Optional[str]]:
@@ -104,11 +112,8 @@ class _AliasMatcher:
                 values.append(float(end - start))
         return csr_matrix((values, (rows, cols)), shape=(len(folded), len(self._column)))
 
-    def only_names(self, folded: str, fillers: frozenset = frozenset()) -> bool:
-        """Whether the message is nothing but procedure names (and ``fillers``): "căn cước", "mai táng phí ạ".
-
-        Names shorter than four letters ("cc") do not count: alone they are too often something else.
-        """
+    def _outside_names(self, folded: str) -> Tuple[List[str], int]:
+        """The words of a folded message outside every procedure name, and the longest name's length."""
         doc = self._nlp.make_doc(folded)
         covered = [False] * len(doc)
         longest = 0
@@ -117,7 +122,25 @@ class _AliasMatcher:
             for i in range(start, end):
                 covered[i] = True
         rest = [t.text for t, inside in zip(doc, covered, strict=True) if not inside and not t.is_punct]
+        return rest, longest
+
+    def only_names(self, folded: str, fillers: frozenset = frozenset()) -> bool:
+        """Whether the message is nothing but procedure names (and ``fillers``): "căn cước", "mai táng phí ạ".
+
+        Names shorter than four letters ("cc") do not count: alone they are too often something else.
+        """
+        rest, longest = self._outside_names(folded)
         return longest >= 4 and all(word in fillers for word in rest)
+
+    def asks_no_aspect(self, folded: str) -> bool:
+        """Whether the message only names a procedure in a follow-up frame: "còn đổi bằng lái thì sao"."""
+        rest, longest = self._outside_names(folded)
+        if longest < 4:
+            return False
+        text = " " + " ".join(rest) + " "
+        for phrase in _FOLLOWUP_PHRASES:
+            text = text.replace(f" {phrase} ", " ")
+        return all(word in _FOLLOWUP_FILLERS for word in text.split())
 
     def mask(self, folded: List[str], placeholder: str = "thutuc") -> List[str]:
         """Replace every alias occurrence by ``placeholder``, leaving the words around it.
@@ -341,14 +364,14 @@ class ProcedureClassifier(GraphComponent):
                 continue
             procedure, aspect = _labels(message)
             text = message.get(TEXT) or ""
-            if procedure:
+            if procedure or aspect in ASPECTS:
                 texts.append(text)
-                procedures.append(procedure)
+                procedures.append(procedure or NO_PROCEDURE)
             if aspect in ASPECTS:
                 aspect_texts.append(text)
                 aspects.append(aspect)
                 aspect_procedures.append(procedure)
-        if len(set(procedures) | set(aliases)) < 2:
+        if len((set(procedures) - {NO_PROCEDURE}) | set(aliases)) < 2:
             logger.warning("ProcedureClassifier: fewer than two labelled procedures; not trained")
             return self._resource
         self._state, self._matcher = fit_state(
@@ -381,7 +404,12 @@ class ProcedureClassifier(GraphComponent):
         return cls(config, model_storage, resource, state)
 
     def rank(self, text: str) -> Tuple[List[Dict[str, Any]], Optional[str]]:
-        """Return the procedure ranking (best first) and the aspect for one message."""
+        """Return the procedure ranking (best first) and the aspect for one message.
+
+        The ranking is empty when the message names or describes no procedure (only an aspect: "nộp ở
+        đâu", "cái đó mất bao lâu"); the aspect is None when the message asks no aspect, only names a
+        procedure ("hộ chiếu", "còn đổi bằng lái thì sao"): the dialogue then keeps the aspect asked last.
+        """
         if not self._state:
             return [], None
         folded = expand_abbreviations(text)
@@ -391,9 +419,16 @@ class ProcedureClassifier(GraphComponent):
         probabilities_all, aspects = predict([folded], self._state, self._matcher, self._config)
         probabilities = probabilities_all[0]
         model = self._state["procedure_model"]
-        order = np.argsort(-probabilities)[: self._config["ranking_length"]]
-        ranking = [{"key": str(model.classes_[i]), "confidence": float(probabilities[i])} for i in order]
+        order = [i for i in np.argsort(-probabilities) if model.classes_[i] != NO_PROCEDURE]
+        ranking = [
+            {"key": str(model.classes_[i]), "confidence": float(probabilities[i])}
+            for i in order[: self._config["ranking_length"]]
+        ]
+        if model.classes_[int(np.argmax(probabilities))] == NO_PROCEDURE and not self.names_procedure(text):
+            ranking = []
         aspect = aspects[0]
+        if ranking and self._matcher.asks_no_aspect(folded):
+            aspect = None
         return ranking, aspect
 
     def names_procedure(self, text: str) -> List[str]:
@@ -402,7 +437,7 @@ class ProcedureClassifier(GraphComponent):
             return []
         row = self._matcher.features([expand_abbreviations(text)]).toarray()[0]
         keys = list(self._state["procedure_model"].classes_)
-        return [keys[i] for i, value in enumerate(row) if value > 0]
+        return [keys[i] for i, value in enumerate(row) if value > 0 and keys[i] != NO_PROCEDURE]
 
     def _override(self, message: Message) -> Optional[Tuple[List[Dict[str, Any]], Optional[str]]]:
         """Ranking and aspect when a non-procedure intent should become ``ask_procedure``.
