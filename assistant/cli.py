@@ -136,10 +136,18 @@ def cmd_procedures(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Evaluate the model on a labelled held-out file."""
-    from assistant.evaluation import evaluate_file
+    """Evaluate the model on a labelled held-out file, or play the multi-turn conversation tests."""
+    from assistant.evaluation import evaluate_conversations, evaluate_file
 
-    return evaluate_file(Path(args.file), model=args.model, floors=args.check_floors, report=args.report)
+    if not args.file and not args.conversations:
+        print("give a labelled file or --conversations PATH", file=sys.stderr)
+        return 2
+    status = 0
+    if args.file:
+        status = evaluate_file(Path(args.file), model=args.model, floors=args.check_floors, report=args.report)
+    if args.conversations:
+        status = evaluate_conversations(Path(args.conversations), url=args.url, report=args.report) or status
+    return status
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -194,8 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     procedures.add_argument("--dir")
     procedures.set_defaults(func=cmd_procedures)
 
-    evaluate = sub.add_parser("evaluate", help="evaluate NLU on a labelled held-out file")
-    evaluate.add_argument("file")
+    evaluate = sub.add_parser("evaluate", help="evaluate NLU on a labelled file, or play conversation tests")
+    evaluate.add_argument("file", nargs="?", help="a labelled held-out file (tests/data/heldout.yml)")
+    evaluate.add_argument("--conversations", metavar="PATH", help="multi-turn conversation tests: a file or folder")
+    evaluate.add_argument("--url", help="with --conversations: the running app (default: start one, then stop it)")
     evaluate.add_argument("--model")
     evaluate.add_argument("--check-floors", action="store_true", help="exit 1 below the accuracy floors")
     evaluate.add_argument("--report", help="also write the results as Markdown here")

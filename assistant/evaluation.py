@@ -3,6 +3,8 @@
 Prints procedure top-1/top-3, intent and aspect accuracy, the same for the messages that only describe
 a life situation, per-procedure scores and the most frequent confusions; then the same run on a copy
 with every diacritic stripped. ``--check-floors`` exits 1 when a score falls below :data:`FLOORS`.
+``assistant evaluate --conversations tests/conversations`` plays the multi-turn conversation tests instead
+(:mod:`assistant.conversations`); rewriting a report keeps their section.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from typing import Any
 
 import yaml
 
+from assistant.conversations import evaluate_conversations, kept_section
 from assistant.text.normalize import strip_diacritics
+
+__all__ = ["FLOORS", "evaluate_conversations", "evaluate_file", "load_examples", "parse_all", "score"]
 
 #: Held-out floors, set a little under the measured scores (docs/nlu-evaluation.md). `make test` fails below.
 FLOORS: dict[str, float] = {
@@ -154,7 +159,8 @@ def evaluate_file(path: Path, *, model: str | None = None, floors: bool = False,
     text = format_report(path.name, scores, stripped)
     sys.stdout.write(text)
     if report:
-        Path(report).write_text(text, encoding="utf-8")
+        kept = kept_section(Path(report))
+        Path(report).write_text(text + (f"\n{kept}" if kept else ""), encoding="utf-8")
     if not floors:
         return 0
     measured = dict(scores.summary())
