@@ -159,7 +159,10 @@ def parse_turn(raw: Any, where: str) -> Turn:
 
 def load_file(path: Path) -> list[Conversation]:
     """The conversations of one YAML file."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    except yaml.YAMLError as e:
+        raise ConversationFormatError(f"{path}: not valid YAML: {e}") from e
     if not isinstance(data, list):
         raise ConversationFormatError(f"{path}: a list of conversations")
     conversations = []
