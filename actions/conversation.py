@@ -9,8 +9,7 @@ from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import BUTTON_HUMAN, BUTTON_SERVICES, catalogue, entity, get_procedure
-from actions.guide import step_message
-from actions.procedures import answer, choose_procedure_buttons, resume_button, suspend
+from actions.procedures import answer, choose_procedure_buttons, resume_button
 from assistant.settings import get_settings
 
 
@@ -47,7 +46,7 @@ class ActionFallback(Action):
 
 
 class ActionHandleAffirm(Action):
-    """'Có' / 'ok': confirm a pending switch of procedure, otherwise ask what else."""
+    """'Có' / 'ok': yes to the one candidate offered, otherwise ask what else."""
 
     def name(self) -> str:
         return "action_handle_affirm"
@@ -55,20 +54,15 @@ class ActionHandleAffirm(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
-        switch_to = tracker.get_slot("switch_to")
-        if switch_to:
-            events = suspend(tracker)
-            events += answer(dispatcher, tracker, switch_to, tracker.get_slot("aspect") or "overview")
-            return events + [SlotSet("switch_to", None)]
         candidates = tracker.get_slot("candidates") or []
         if len(candidates) == 1:
-            return answer(dispatcher, tracker, candidates[0], "overview")
+            return answer(dispatcher, tracker, candidates[0], tracker.get_slot("aspect") or "overview")
         dispatcher.utter_message(text="Vâng ạ. Bạn cần mình giúp gì tiếp?", buttons=[BUTTON_SERVICES, BUTTON_HUMAN])
         return []
 
 
 class ActionHandleDeny(Action):
-    """'Không': keep the current walkthrough, or show the services when no candidate was right."""
+    """'Không': show the services when no candidate was right, otherwise a way back or onwards."""
 
     def name(self) -> str:
         return "action_handle_deny"
@@ -76,13 +70,6 @@ class ActionHandleDeny(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
-        if tracker.get_slot("switch_to"):
-            procedure = get_procedure(tracker.get_slot("procedure"))
-            step = tracker.get_slot("guide_step")
-            if procedure is not None and step is not None:
-                dispatcher.utter_message(text=f"Vâng, mình tiếp tục “{procedure.short_name}” nhé.")
-                dispatcher.utter_message(**step_message(procedure, dict(tracker.get_slot("guide_answers") or {}), int(step)))
-            return [SlotSet("switch_to", None)]
         if tracker.get_slot("candidates"):
             dispatcher.utter_message(
                 text="Vậy bạn chọn giúp mình trong danh sách dịch vụ, hoặc mô tả thêm việc bạn cần làm nhé.",

@@ -1,9 +1,14 @@
 """The personalised guide: a few questions (``guide_form``), the checklist, then one step at a time.
 
 State lives in slots, so it is in the tracker store and survives a server restart or a new device:
-``procedure`` (key), ``guide_answers`` (question id → option id), ``guide_step`` (0-based index of the
+``guide_procedure`` (the walkthrough's key; ``procedure`` is what the conversation is about, which a side
+question may change), ``guide_answers`` (question id → option id), ``guide_step`` (0-based index of the
 step being shown; None outside a walkthrough), ``return_to`` (the procedure to come back to after the
 VNeID detour) and ``suspended`` (a walkthrough put aside for another procedure).
+
+What the citizen already said answers the questions before they are asked ("mất cccd rồi" → no "lần đầu
+hay mất?"); a question, thanks or anything else that is not an answer is dealt with by the rules for the
+interrupted form (nlu_data/rules/walkthrough.yml) and the question is asked again.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from actions.common import (
     source_line,
     with_source,
 )
+from actions.context import known_answers, meta, remember, situation_cues
 from actions.procedures import resume_button
 from assistant.catalogue.schema import Procedure
 from assistant.text.normalize import fold
@@ -42,11 +48,21 @@ NO = {"chua", "khong", "chua co", "khong co", "no", "chua a", "chua co a", "chua
 
 
 def step_message(procedure: Procedure, answers: Dict[str, str], index: int) -> Dict[str, Any]:
-    """``Bước i/N: …`` for step ``index`` (0-based) with the walkthrough buttons."""
+    """``Bước i/N: …`` for step ``index`` (0-based, kept in range) with the walkthrough buttons."""
     steps = procedure.steps_for(answers)
+    index = max(0, min(index, len(steps) - 1))
     step = steps[index]
     text = f"Bước {index + 1}/{len(steps)}: {step.title}\n{step.text}{caution(step.confidence)}"
-    return {"text": text, "buttons": [BUTTON_NEXT, BUTTON_BACK, BUTTON_REPEAT, BUTTON_HUMAN]}
+    return {
+        "text": text,
+        "buttons": [BUTTON_NEXT, BUTTON_BACK, BUTTON_REPEAT, BUTTON_HUMAN],
+        "json_message": meta(procedure.key, "steps", index + 1, len(steps)),
+    }
+
+
+def at_step(procedure: Procedure, index: int) -> List[EventType]:
+    """The slots of a walkthrough showing step ``index``: the conversation is about its procedure again."""
+    return [SlotSet("guide_step", index), SlotSet("procedure", procedure.key), SlotSet("aspect", "steps")]
 
 
 def _words(text: Text) -> Text:
@@ -99,6 +115,29 @@ def match_yes_no(text: str) -> Optional[str]:
     return None
 
 
+# Intents that are not an answer to the guide's question: the form steps aside (rules in
+# nlu_data/rules/walkthrough.yml answer them) and asks again.
+NOT_ANSWERS = {
+    "ask_procedure", "start_guide", "list_services", "out_of_scope", "greet", "thank", "goodbye",
+    "next_step", "previous_step", "repeat_step", "ask_progress", "nlu_fallback", "rate", "give_feedback",
+}
+# Said instead of an answer, these mean the citizen already has the account.
+_HAS_ACCOUNT = ("co tai khoan", "da co tai khoan", "co vneid", "da co vneid", "dinh danh muc 2 roi", "co muc 2")
+
+
+def guide_of(tracker: Tracker) -> Optional[Procedure]:
+    """The procedure of the walkthrough (or of its questions) in progress."""
+    return get_procedure(tracker.get_slot("guide_procedure"))
+
+
+def prefilled(procedure: Procedure, answers: Dict[str, str]) -> List[EventType]:
+    """Question slots already answered by what the citizen said: those questions are not asked."""
+    events: List[EventType] = []
+    for slot, question in zip(QUESTION_SLOTS, procedure.questions, strict=False):
+        events.append(SlotSet(slot, answers.get(question.id)))
+    return events
+
+
 class ActionStartGuide(Action):
     """Start (or resume) the personalised guide for the chosen or current procedure."""
 
@@ -116,36 +155,45 @@ class ActionStartGuide(Action):
                 text="Bạn muốn mình hướng dẫn thủ tục nào? Bạn nhắn tên thủ tục hoặc xem danh sách nhé.",
                 buttons=[{"title": "Xem các dịch vụ", "payload": "/list_services"}],
             )
-            return reset + [SlotSet("procedure", None), SlotSet("guide_step", None)]
+            return reset + [SlotSet("guide_procedure", None), SlotSet("guide_step", None)]
         saved = tracker.get_slot("suspended")
         if isinstance(saved, dict) and saved.get("procedure") == procedure.key:
             # Coming back to a walkthrough put aside earlier: same answers, same step.
             dispatcher.utter_message(text=f"Mình quay lại “{procedure.short_name}” đúng chỗ bạn đang làm nhé.")
             return [
                 SlotSet("procedure", procedure.key),
+                SlotSet("guide_procedure", procedure.key),
                 SlotSet("guide_answers", saved.get("answers") or {}),
                 SlotSet("guide_step", int(saved.get("step") or 0)),
                 SlotSet("suspended", None),
                 *reset,
                 SlotSet("guide_form_vneid", "yes"),
             ]
-        events: List[EventType] = [
+        running = tracker.get_slot("guide_procedure")
+        events: List[EventType] = []
+        if running and running != procedure.key and tracker.get_slot("guide_step") is not None:
+            events += [SlotSet("suspended", {"procedure": running, "step": int(tracker.get_slot("guide_step")), "answers": answers_of(tracker)})]
+        answers = known_answers(tracker, procedure.key)
+        events += [
             SlotSet("procedure", procedure.key),
-            SlotSet("guide_answers", {}),
+            SlotSet("guide_procedure", procedure.key),
+            SlotSet("guide_answers", answers),
             SlotSet("guide_step", None),
             *reset,
+            *prefilled(procedure, answers),
         ]
         if tracker.get_slot("guide_form_vneid") != "yes" or procedure.key == VNEID_KEY:
             events.append(SlotSet("guide_form_vneid", None))
         intro = f"Mình hướng dẫn bạn làm “{procedure.name}” online."
-        if procedure.questions or procedure.requires_vneid:
+        unanswered = [q for q in procedure.questions if q.id not in answers]
+        if unanswered or procedure.requires_vneid:
             intro += " Trước hết mình hỏi nhanh vài câu để biết bạn cần chuẩn bị gì."
-        dispatcher.utter_message(text=intro)
+        dispatcher.utter_message(text=intro, json_message=meta(procedure.key, None))
         return events
 
 
 class ValidateGuideForm(FormValidationAction):
-    """Ask only the questions the procedure has; map each answer to an option id."""
+    """Ask only the questions the procedure has and the citizen has not answered; map answers to options."""
 
     def name(self) -> str:
         return "validate_guide_form"
@@ -157,7 +205,7 @@ class ValidateGuideForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> List[str]:
-        procedure = get_procedure(tracker.get_slot("procedure"))
+        procedure = guide_of(tracker)
         if procedure is None or tracker.get_slot("guide_step") is not None:
             return []
         slots: List[str] = []
@@ -169,8 +217,11 @@ class ValidateGuideForm(FormValidationAction):
         return slots
 
     def _question(self, tracker: Tracker, slot: str) -> Any:
-        procedure = get_procedure(tracker.get_slot("procedure"))
-        return procedure, procedure.questions[QUESTION_SLOTS.index(slot)] if procedure else None
+        procedure = guide_of(tracker)
+        index = QUESTION_SLOTS.index(slot)
+        if procedure is None or index >= len(procedure.questions):
+            return procedure, None
+        return procedure, procedure.questions[index]
 
     def _validate_question(
         self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
@@ -178,35 +229,58 @@ class ValidateGuideForm(FormValidationAction):
         procedure, question = self._question(tracker, slot)
         if procedure is None or question is None:
             return {slot: None}
-        option = match_option(str(value or ""), question.options)
+        if value is None:
+            return {slot: None}
+        option = match_option(str(value), question.options)
         if option is None:
             dispatcher.utter_message(text="Bạn chọn giúp mình một trong các lựa chọn bên dưới nhé.")
             return {slot: None}
         answers = answers_of(tracker)
         answers[question.id] = option
-        return {slot: option, "guide_answers": answers}
+        return {slot: option, "guide_answers": answers, "known_answers": remember(tracker, procedure.key, answers)}
+
+    def _typed_answer(self, slot: Text, tracker: Tracker) -> Optional[Text]:
+        """The option (or yes/no) that the latest message gives for ``slot``, if it gives one."""
+        text = tracker.latest_message.get("text") or ""
+        if slot == "guide_form_vneid":
+            said = fold(text)
+            if any(phrase in said for phrase in _HAS_ACCOUNT):
+                return "yes"
+            return match_yes_no(text) if tracker.get_slot("requested_slot") == slot else None
+        procedure, question = self._question(tracker, slot)
+        if question is None:
+            return None
+        cued = situation_cues().answers(procedure.key, text).get(question.id)
+        if cued is not None:
+            return cued
+        if tracker.get_slot("requested_slot") != slot:
+            return None
+        return match_option(text, question.options)
 
     async def _extract_choice(
         self, slot: Text, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
-        """A typed choice ("cái thứ hai", "cho tôi") that carries no option entity.
+        """An answer typed in the citizen's own words ("có rồi", "mất rồi", "cho con 5 tuổi").
 
-        Button presses and digits arrive as the ``option`` entity (domain slot mapping); typed words of
-        the ``choose_option`` intent are read here, so the form never rejects them silently.
+        Button presses arrive as the ``option`` entity (domain slot mapping). A question or anything else that
+        is not an answer leaves the slot alone, so the form steps aside for the rules of the interrupted form.
         """
-        if tracker.get_slot("requested_slot") != slot:
-            return {}
-        if tracker.latest_message.get("intent", {}).get("name") != "choose_option" or entity(tracker, "option"):
+        if tracker.get_slot(slot) is not None or entity(tracker, "option"):
             return {}
         text = tracker.latest_message.get("text") or ""
+        if text.startswith("/"):
+            return {}
+        intent = tracker.latest_message.get("intent", {}).get("name")
+        value = self._typed_answer(slot, tracker)
+        if value is not None:
+            return {slot: value}
+        if tracker.get_slot("requested_slot") != slot or intent in NOT_ANSWERS or intent in ("request_human", "restart"):
+            return {}
         if slot == "guide_form_vneid":
-            value = match_yes_no(text)
+            dispatcher.utter_message(text="Bạn trả lời giúp mình “Có” hoặc “Chưa” nhé (hoặc hỏi mình điều bạn cần).")
         else:
-            procedure, question = self._question(tracker, slot)
-            value = match_option(text, question.options) if question is not None else None
-        if value is None:
-            dispatcher.utter_message(text="Bạn chọn giúp mình một trong các lựa chọn bên dưới nhé.")
-        return {slot: value}
+            dispatcher.utter_message(text="Bạn chọn giúp mình một trong các lựa chọn bên dưới nhé (hoặc hỏi mình điều bạn cần).")
+        return {slot: None}
 
     async def extract_guide_form_vneid(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -231,7 +305,9 @@ class ValidateGuideForm(FormValidationAction):
     def validate_guide_form_vneid(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[str, Any]:
-        said = match_yes_no(str(slot_value or ""))
+        if slot_value is None:
+            return {"guide_form_vneid": None}
+        said = match_yes_no(str(slot_value))
         if said is None:
             dispatcher.utter_message(text="Bạn trả lời giúp mình “Có” hoặc “Chưa” nhé.")
         return {"guide_form_vneid": said}
@@ -261,12 +337,14 @@ class ActionAskGuideFormVneid(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
+        procedure = guide_of(tracker)
         dispatcher.utter_message(
             text="Thủ tục này làm online bằng tài khoản định danh điện tử VNeID mức 2. Bạn đã có tài khoản VNeID mức 2 chưa?",
             buttons=[
                 {"title": "Có rồi", "payload": payload("choose_option", option="yes")},
                 {"title": "Chưa có", "payload": payload("choose_option", option="no")},
             ],
+            json_message=meta(procedure.key if procedure else None, None),
         )
         return []
 
@@ -285,13 +363,14 @@ class _AskQuestion(Action, ABC):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
-        procedure = get_procedure(tracker.get_slot("procedure"))
+        procedure = guide_of(tracker)
         if procedure is None or self.index >= len(procedure.questions):
             return []
         question = procedure.questions[self.index]
         dispatcher.utter_message(
             text=question.question,
             buttons=[{"title": o.label, "payload": payload("choose_option", option=o.id)} for o in question.options],
+            json_message=meta(procedure.key, None),
         )
         return []
 
@@ -314,6 +393,22 @@ class ActionAskGuideFormQ3(_AskQuestion):
     index = 2
 
 
+class ActionInterviewHint(Action):
+    """'Tiếp', 'quay lại' or words not understood while a guide question waits: say what is asked."""
+
+    def name(self) -> str:
+        return "action_interview_hint"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        dispatcher.utter_message(
+            text="Trước khi vào các bước, mình cần biết trường hợp của bạn: bạn bấm một lựa chọn bên dưới nhé. "
+            "Bạn cũng có thể hỏi mình bất cứ điều gì, hoặc nhắn “làm lại từ đầu” để dừng."
+        )
+        return []
+
+
 class ActionGuideChecklist(Action):
     """After the questions: the personalised checklist, then Bước 1/N (or the VNeID detour first)."""
 
@@ -323,13 +418,13 @@ class ActionGuideChecklist(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
-        procedure = get_procedure(tracker.get_slot("procedure"))
+        procedure = guide_of(tracker)
         if procedure is None:
             return []
         step = tracker.get_slot("guide_step")
         if step is not None:  # resumed walkthrough: show where they were
             dispatcher.utter_message(**step_message(procedure, answers_of(tracker), int(step)))
-            return []
+            return at_step(procedure, int(step))
         if tracker.get_slot("guide_form_vneid") == "no" and procedure.requires_vneid:
             vneid = get_procedure(VNEID_KEY)
             if vneid is not None:
@@ -339,22 +434,22 @@ class ActionGuideChecklist(Action):
                         "Mình hướng dẫn bạn làm tài khoản trước, xong sẽ quay lại thủ tục này."
                     )
                 )
-                return self._begin(dispatcher, vneid, {}) + [
-                    SlotSet("procedure", vneid.key),
-                    SlotSet("return_to", procedure.key),
-                ]
+                return self._begin(dispatcher, vneid, {}) + [SlotSet("return_to", procedure.key)]
         answers = answers_of(tracker)
-        dispatcher.utter_message(text=with_source(render_aspect(procedure, "documents", answers), procedure))
+        dispatcher.utter_message(
+            text=with_source(render_aspect(procedure, "documents", answers), procedure),
+            json_message=meta(procedure.key, "documents"),
+        )
         return self._begin(dispatcher, procedure, answers)
 
     @staticmethod
     def _begin(dispatcher: CollectingDispatcher, procedure: Procedure, answers: Dict[str, str]) -> List[EventType]:
         dispatcher.utter_message(**step_message(procedure, answers, 0))
-        return [SlotSet("guide_step", 0), SlotSet("guide_answers", answers)]
+        return [SlotSet("guide_procedure", procedure.key), SlotSet("guide_answers", answers), *at_step(procedure, 0)]
 
 
 def _current(tracker: Tracker) -> Any:
-    procedure = get_procedure(tracker.get_slot("procedure"))
+    procedure = guide_of(tracker)
     step = tracker.get_slot("guide_step")
     return procedure, (int(step) if step is not None else None)
 
@@ -369,9 +464,11 @@ def not_in_walkthrough(dispatcher: CollectingDispatcher, tracker: Tracker) -> Li
     if procedure is not None:
         buttons.append({"title": f"Hướng dẫn {procedure.short_name}", "payload": payload("start_guide", procedure=procedure.key)})
     buttons.append({"title": "Xem các dịch vụ", "payload": "/list_services"})
-    dispatcher.utter_message(
-        text="Hiện bạn chưa làm dở thủ tục nào. Bạn muốn mình hướng dẫn thủ tục gì?", buttons=buttons
-    )
+    if procedure is not None:
+        text = f"Bạn chưa bắt đầu hướng dẫn từng bước. Bạn muốn mình hướng dẫn làm “{procedure.short_name}” online không?"
+    else:
+        text = "Hiện bạn chưa làm dở thủ tục nào. Bạn muốn mình hướng dẫn thủ tục gì?"
+    dispatcher.utter_message(text=text, buttons=buttons)
     return []
 
 
@@ -415,7 +512,7 @@ class ActionGuideNext(_WalkthroughAction):
         total = len(procedure.steps_for(answers))
         if step + 1 < total:
             dispatcher.utter_message(**step_message(procedure, answers, step + 1))
-            return [SlotSet("guide_step", step + 1)]
+            return at_step(procedure, step + 1)
         return finish(dispatcher, tracker, procedure)
 
 
@@ -429,16 +526,17 @@ def finish(dispatcher: CollectingDispatcher, tracker: Tracker, procedure: Proced
             "• Theo dõi hồ sơ: mục “Quản lý hồ sơ đã nộp” trên Cổng Dịch vụ công hoặc trong ứng dụng VNeID; "
             "thông báo cũng được gửi qua cổng, VNeID hoặc tin nhắn.\n—\n"
             f"{source_line(procedure)}"
-        )
+        ),
+        json_message=meta(procedure.key, "result"),
     )
-    events: List[EventType] = [SlotSet("guide_step", None)]
+    events: List[EventType] = [SlotSet("guide_step", None), SlotSet("procedure", procedure.key)]
     back_to = get_procedure(tracker.get_slot("return_to"))
     if back_to is not None and back_to.key != procedure.key:
         dispatcher.utter_message(
             text=f"Khi đã có tài khoản VNeID mức 2, mình tiếp tục hướng dẫn “{back_to.short_name}” nhé.",
             buttons=[{"title": f"Tiếp tục {back_to.short_name}", "payload": payload("start_guide", procedure=back_to.key)}],
         )
-        events.append(SlotSet("return_to", None))
+        events += [SlotSet("return_to", None), SlotSet("guide_form_vneid", "yes"), SlotSet("procedure", back_to.key)]
     dispatcher.utter_message(
         text="Bạn thấy hướng dẫn này hữu ích thế nào? Chấm từ 1 (chưa tốt) đến 5 (rất tốt):",
         buttons=[{"title": str(i), "payload": payload("rate", rating=str(i))} for i in range(1, 6)],
@@ -447,7 +545,7 @@ def finish(dispatcher: CollectingDispatcher, tracker: Tracker, procedure: Proced
 
 
 class ActionGuidePrevious(_WalkthroughAction):
-    """Back one step."""
+    """Back one step (never before the first)."""
 
     def name(self) -> str:
         return "action_guide_previous"
@@ -460,12 +558,12 @@ class ActionGuidePrevious(_WalkthroughAction):
         step: int,
         answers: Dict[str, Any],
     ) -> List[EventType]:
-        if step == 0:
+        if step <= 0:
             dispatcher.utter_message(text="Bạn đang ở bước đầu tiên rồi.")
             dispatcher.utter_message(**step_message(procedure, answers, 0))
-            return []
+            return at_step(procedure, 0)
         dispatcher.utter_message(**step_message(procedure, answers, step - 1))
-        return [SlotSet("guide_step", step - 1)]
+        return at_step(procedure, step - 1)
 
 
 class ActionGuideRepeat(_WalkthroughAction):
@@ -483,7 +581,7 @@ class ActionGuideRepeat(_WalkthroughAction):
         answers: Dict[str, Any],
     ) -> List[EventType]:
         dispatcher.utter_message(**step_message(procedure, answers, step))
-        return []
+        return at_step(procedure, step)
 
 
 class ActionGuideProgress(_WalkthroughAction):
@@ -502,7 +600,7 @@ class ActionGuideProgress(_WalkthroughAction):
     ) -> List[EventType]:
         dispatcher.utter_message(text=f"Bạn đang làm “{procedure.name}”. Mình nhắc lại bước hiện tại nhé:")
         dispatcher.utter_message(**step_message(procedure, answers, step))
-        return []
+        return at_step(procedure, step)
 
 
 class ActionRestart(Action):
@@ -527,7 +625,7 @@ class ActionRestart(Action):
         if procedure is not None and step is not None:
             dispatcher.utter_message(text=f"Mình bắt đầu lại “{procedure.short_name}” từ bước đầu nhé.")
             dispatcher.utter_message(**step_message(procedure, answers_of(tracker), 0))
-            return loop_off + [SlotSet("guide_step", 0)]
+            return loop_off + at_step(procedure, 0)
         dispatcher.utter_message(
             text="Mình bắt đầu lại từ đầu nhé. Bạn cần làm thủ tục gì?",
             buttons=[{"title": "Xem các dịch vụ", "payload": "/list_services"}],

@@ -1,4 +1,5 @@
-"""Answering procedure questions: by aspect, asking when unsure, and offering to switch procedures."""
+"""Answering procedure questions in context: by aspect, for the procedure being talked about, for the
+citizen's situation; asking when unsure; never moving a running walkthrough."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (
     BUTTON_HUMAN,
+    BUTTON_SERVICES,
     catalogue,
     entity,
     get_procedure,
@@ -18,11 +20,28 @@ from actions.common import (
     render_aspect,
     with_source,
 )
+from actions.context import known_answers, meta, remember
+from assistant.catalogue.schema import Procedure
 
 # Below this procedure confidence the assistant asks instead of answering. Chosen on the held-out set
 # (docs/nlu-evaluation.md): above it top-1 is right ≥ 98% of the time.
 CONFIRM_BELOW = 0.45
 CANDIDATES = 3
+# Offered when a question names no procedure and none has been talked about yet.
+POPULAR = ("the-can-cuoc", "ho-chieu", "dang-ky-khai-sinh", "dang-ky-tam-tru")
+
+ASPECT_QUESTIONS = {
+    "overview": "thông tin",
+    "steps": "cách làm",
+    "documents": "giấy tờ cần chuẩn bị",
+    "fee": "lệ phí",
+    "processing_time": "thời gian giải quyết",
+    "where": "nơi làm",
+    "eligibility": "điều kiện",
+    "result": "kết quả",
+}
+# Which of a record's lists each aspect shows, so a situation that decides them can be asked for.
+_ITEMS_OF_ASPECT = {"fee": "fees", "overview": "fees", "documents": "documents", "steps": "steps"}
 
 
 def ranking_of(tracker: Tracker) -> List[Dict[str, Any]]:
@@ -41,22 +60,96 @@ def choose_procedure_buttons(keys: List[str]) -> List[Dict[str, str]]:
     return buttons
 
 
+def undecided_question(procedure: Procedure, aspect: str, answers: Dict[str, str]) -> Optional[Any]:
+    """The first interview question that changes this aspect's answer and is not answered yet."""
+    items = getattr(procedure, _ITEMS_OF_ASPECT.get(aspect, ""), None) or []
+    deciding = {question_id for item in items for question_id in (item.when or {})}
+    for question in procedure.questions:
+        if question.id in deciding and question.id not in answers:
+            return question
+    return None
+
+
+def situation_buttons(procedure: Procedure, aspect: str, question: Any) -> List[Dict[str, str]]:
+    """The options of ``question`` as buttons that re-ask ``aspect`` for that situation."""
+    return [
+        {
+            "title": option.label,
+            "payload": payload("ask_procedure", procedure=procedure.key, aspect=aspect, option=f"{question.id}:{option.id}"),
+        }
+        for option in question.options
+    ]
+
+
+def chosen_option(tracker: Tracker, procedure: Procedure) -> Dict[str, str]:
+    """The answer a situation button carries (``option: "question:option"``), if it is one of the record's."""
+    value = entity(tracker, "option") or ""
+    question_id, _, option_id = value.partition(":")
+    for question in procedure.questions:
+        if question.id == question_id and any(o.id == option_id for o in question.options):
+            return {question_id: option_id}
+    return {}
+
+
+def walkthrough_buttons(tracker: Tracker) -> List[Dict[str, str]]:
+    """A way back into the walkthrough that a side question interrupted."""
+    guide = get_procedure(tracker.get_slot("guide_procedure"))
+    step = tracker.get_slot("guide_step")
+    if guide is None or step is None or tracker.active_loop.get("name"):
+        return []
+    return [
+        {"title": f"Tiếp tục {guide.short_name}: bước {int(step) + 2}", "payload": "/next_step"},
+        {"title": f"Nhắc lại bước {int(step) + 1}", "payload": "/repeat_step"},
+    ]
+
+
 def answer(dispatcher: CollectingDispatcher, tracker: Tracker, key: str, aspect: str) -> List[EventType]:
-    """Answer ``aspect`` of procedure ``key`` and offer the next moves."""
+    """Answer ``aspect`` of procedure ``key`` for the citizen's situation and offer the next moves."""
     procedure = get_procedure(key)
     if procedure is None:
         dispatcher.utter_message(text="Xin lỗi, mình chưa có thông tin về thủ tục này.", buttons=[BUTTON_HUMAN])
         return []
-    answers = tracker.get_slot("guide_answers") if tracker.get_slot("procedure") == key else None
-    text = render_aspect(procedure, aspect, dict(answers or {}))
+    answers = known_answers(tracker, key)
+    answers.update(chosen_option(tracker, procedure))
+    text = render_aspect(procedure, aspect, answers)
+    buttons = walkthrough_buttons(tracker)
+    question = undecided_question(procedure, aspect, answers)
+    if question is not None:
+        text += f"\n(Tùy trường hợp của bạn: {question.question[0].lower()}{question.question[1:]} Bấm chọn để mình chỉ nói phần của bạn.)"
+        buttons += situation_buttons(procedure, aspect, question)
+    buttons += [b for b in next_move_buttons(procedure, shown=aspect) if b not in buttons]
+    dispatcher.utter_message(text=with_source(text, procedure), buttons=buttons, json_message=meta(key, aspect))
+    events: List[EventType] = [
+        SlotSet("procedure", key),
+        SlotSet("aspect", aspect),
+        SlotSet("candidates", None),
+        SlotSet("fallback_count", 0),
+    ]
+    if answers:
+        events.append(SlotSet("known_answers", remember(tracker, key, answers)))
+    return events
+
+
+def ask_which(dispatcher: CollectingDispatcher, keys: List[str], aspect: Optional[str]) -> List[EventType]:
+    """Ask which procedure the question is about; the aspect asked is kept for the answer."""
+    pending = [SlotSet("aspect", aspect)] if aspect else []
+    if keys:
+        dispatcher.utter_message(
+            text="Có phải bạn muốn hỏi về một trong các thủ tục này?", buttons=choose_procedure_buttons(keys)
+        )
+        return pending + [SlotSet("candidates", keys)]
+    what = ASPECT_QUESTIONS.get(aspect or "", "")
+    ask = f"Bạn hỏi {what} của thủ tục nào ạ?" if what and aspect != "overview" else "Bạn hỏi về thủ tục nào ạ?"
+    buttons = [{"title": p.short_name, "payload": payload("ask_procedure", procedure=p.key)} for k in POPULAR if (p := get_procedure(k))]
     dispatcher.utter_message(
-        text=with_source(text, procedure), buttons=next_move_buttons(procedure, shown=aspect)
+        text=f"{ask} Bạn nhắn tên thủ tục (ví dụ: “hộ chiếu”, “tạm trú”) hoặc chọn bên dưới.",
+        buttons=buttons + [BUTTON_SERVICES],
     )
-    return [SlotSet("procedure", key), SlotSet("aspect", aspect), SlotSet("candidates", None), SlotSet("fallback_count", 0)]
+    return pending + [SlotSet("candidates", None)]
 
 
 class ActionAnswerProcedure(Action):
-    """Answer a procedure question, or ask which procedure when unsure, or offer to switch."""
+    """Answer a procedure question in context, or ask which procedure when unsure."""
 
     def name(self) -> str:
         return "action_answer_procedure"
@@ -64,63 +157,25 @@ class ActionAnswerProcedure(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
-        chosen = entity(tracker, "procedure")
-        aspect = entity(tracker, "aspect") or tracker.latest_message.get("aspect") or "overview"
+        asked = entity(tracker, "aspect") or tracker.latest_message.get("aspect")
+        key = entity(tracker, "procedure")
         ranking = ranking_of(tracker)
-        if chosen is None:
-            if not ranking:
-                return self._ask_which(dispatcher, tracker, [])
-            best = ranking[0]
-            if best["confidence"] < CONFIRM_BELOW:
-                return self._ask_which(dispatcher, tracker, [r["key"] for r in ranking[:CANDIDATES]])
-            chosen = best["key"]
-        current = tracker.get_slot("procedure")
-        in_guide = tracker.get_slot("guide_step") is not None
-        if in_guide and current and current != chosen and entity(tracker, "procedure") is None:
-            return self._offer_switch(dispatcher, tracker, current, chosen, aspect)
-        events = answer(dispatcher, tracker, chosen, aspect)
-        if in_guide and current != chosen:
-            events += suspend(tracker)
-        return events
-
-    @staticmethod
-    def _ask_which(dispatcher: CollectingDispatcher, tracker: Tracker, keys: List[str]) -> List[EventType]:
-        if not keys:
-            hits = catalogue().search(tracker.latest_message.get("text") or "", limit=CANDIDATES)
-            keys = [h.key for h in hits]
-        if not keys:
-            dispatcher.utter_message(
-                text="Mình chưa rõ bạn cần thủ tục nào. Bạn nói rõ hơn giúp mình nhé, hoặc xem danh sách dịch vụ.",
-                buttons=[{"title": "Xem các dịch vụ", "payload": "/list_services"}, BUTTON_HUMAN],
-            )
-            return []
-        dispatcher.utter_message(text="Có phải bạn muốn hỏi về một trong các thủ tục này?", buttons=choose_procedure_buttons(keys))
-        return [SlotSet("candidates", keys)]
-
-    @staticmethod
-    def _offer_switch(
-        dispatcher: CollectingDispatcher, tracker: Tracker, current: str, chosen: str, aspect: str
-    ) -> List[EventType]:
-        old, new = get_procedure(current), get_procedure(chosen)
-        if old is None or new is None:
-            return answer(dispatcher, tracker, chosen, aspect)
-        step = int(tracker.get_slot("guide_step") or 0) + 1
-        dispatcher.utter_message(
-            text=(
-                f"Bạn đang làm dở “{old.short_name}” (bước {step}). "
-                f"Bạn muốn chuyển sang “{new.short_name}” không? Mình sẽ giữ chỗ để bạn quay lại sau."
-            ),
-            buttons=[
-                {"title": f"Chuyển sang {new.short_name}", "payload": "/affirm"},
-                {"title": f"Tiếp tục {old.short_name}", "payload": "/deny"},
-            ],
-        )
-        return [SlotSet("switch_to", chosen), SlotSet("aspect", aspect)]
+        if key is None and ranking:
+            if ranking[0]["confidence"] < CONFIRM_BELOW:
+                return ask_which(dispatcher, [r["key"] for r in ranking[:CANDIDATES]], asked)
+            key = ranking[0]["key"]
+        if key is None:  # "cần giấy tờ gì", "cái đó bao lâu": about the procedure being talked about
+            key = tracker.get_slot("procedure")
+            if key is None:
+                return ask_which(dispatcher, [], asked)
+        # No aspect asked ("còn đổi bằng lái thì sao", a procedure chosen after "which one?"): the last one.
+        aspect = asked or tracker.get_slot("aspect") or "overview"
+        return answer(dispatcher, tracker, key, aspect)
 
 
 def suspend(tracker: Tracker) -> List[EventType]:
     """Put the current walkthrough aside (to come back to it) and leave walkthrough mode."""
-    key = tracker.get_slot("procedure")
+    key = tracker.get_slot("guide_procedure")
     step = tracker.get_slot("guide_step")
     if not key or step is None:
         return []

@@ -203,15 +203,7 @@ class ConversationEngine:
                     await self._after_turn(tracker, channel)
                 except Exception:  # noqa: BLE001 - bookkeeping must never lose the citizen's answer
                     logger.exception("after-turn hook failed for a conversation")
-        return [
-            Reply(
-                recipient_id=m.get("recipient_id", sender_id),
-                text=m.get("text"),
-                buttons=list(m.get("buttons") or []),
-                custom=m.get("custom"),
-            )
-            for m in output.messages
-        ]
+        return replies_of(output.messages, sender_id)
 
     async def parse(self, text: str) -> dict[str, Any]:
         """Parse one message with the NLU pipeline; always has procedure/procedure_ranking/aspect."""
@@ -233,6 +225,29 @@ class ConversationEngine:
         # Listening again: the citizen's next message starts a fresh turn, as after any bot turn.
         tracker.update(ActionExecuted("action_listen"))
         await self._agent.tracker_store.save(tracker)
+
+
+def replies_of(messages: list[dict[str, Any]], sender_id: str) -> list[Reply]:
+    """Rasa's collected output as replies, each message's answer metadata on the message itself.
+
+    Rasa sends a message's ``custom`` payload as a message of its own right after the text; it is put back
+    on the text it belongs to, so channels that show only text never see an empty bubble.
+    """
+    replies: list[Reply] = []
+    for m in messages:
+        custom = m.get("custom")
+        if custom is not None and m.get("text") is None and not m.get("buttons") and replies and replies[-1].custom is None:
+            replies[-1].custom = custom
+            continue
+        replies.append(
+            Reply(
+                recipient_id=m.get("recipient_id", sender_id),
+                text=m.get("text"),
+                buttons=list(m.get("buttons") or []),
+                custom=custom,
+            )
+        )
+    return replies
 
 
 def complete_parse(parsed: dict[str, Any], text: str) -> dict[str, Any]:
