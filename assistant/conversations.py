@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 import tempfile
 import time
@@ -376,7 +377,17 @@ def evaluate_conversations(path: Path, *, url: str | None = None, report: str | 
 
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
-            process, started_url, _ = start_server(f"sqlite:///{work / 'conversations.db'}", work / "server.log")
+            try:
+                process, started_url, _ = start_server(f"sqlite:///{work / 'conversations.db'}", work / "server.log")
+            except subprocess.CalledProcessError as e:
+                output = (e.stderr or b"").decode(errors="replace") + (e.stdout or b"").decode(errors="replace")
+                sys.stderr.write(f"error: could not load procedures/ for the server:\n{output[-2000:]}\n")
+                return 1
+            except RuntimeError as e:
+                log = work / "server.log"
+                tail = log.read_text(encoding="utf-8", errors="replace")[-2000:] if log.exists() else ""
+                sys.stderr.write(f"error: the server did not start: {e}\n{tail}\n")
+                return 1
             try:
                 results = asyncio.run(run_against(conversations, started_url))
             finally:
