@@ -20,7 +20,7 @@ from actions.common import (
     render_aspect,
     with_source,
 )
-from actions.context import known_answers, meta, remember
+from actions.context import known_answers, meta, remember, situation_cues
 from assistant.catalogue.schema import Procedure
 
 # Below this procedure confidence the assistant asks instead of answering. Chosen on the held-out set
@@ -111,9 +111,10 @@ def answer(dispatcher: CollectingDispatcher, tracker: Tracker, key: str, aspect:
         return []
     answers = known_answers(tracker, key)
     answers.update(chosen_option(tracker, procedure))
-    text = render_aspect(procedure, aspect, answers)
+    shown = {**situation_cues().defaults(key), **answers}
+    text = render_aspect(procedure, aspect, shown)
     buttons = walkthrough_buttons(tracker)
-    question = undecided_question(procedure, aspect, answers)
+    question = undecided_question(procedure, aspect, shown)
     if question is not None:
         text += f"\n(Tùy trường hợp của bạn: {question.question[0].lower()}{question.question[1:]} Bấm chọn để mình chỉ nói phần của bạn.)"
         buttons += situation_buttons(procedure, aspect, question)

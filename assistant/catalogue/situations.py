@@ -2,7 +2,8 @@
 
 "mat cccd roi lam lai the nao" answers the căn cước question "trường hợp nào?" with ``lost``; "làm hộ chiếu
 cho con 5 tuổi" answers "cho ai?" with ``child``. The phrases live in ``nlu_data/situations.yml`` (procedure
-key → question id → option id → phrases, optionally an age range). Matching is on whole words; a phrase
+key → question id → option id → phrases, optionally an age range; ``default:`` names the option to assume
+in answers by aspect when the citizen said nothing, e.g. that a passport is for the citizen themself). Matching is on whole words; a phrase
 written with diacritics is compared with diacritics when the message has them ("mất" is not "mặt"), and
 folded when the message has none ("mat cccd").
 
@@ -80,8 +81,13 @@ def _words(text: str) -> str:
 class SituationCues:
     """Situation phrases per procedure, question and option."""
 
-    def __init__(self, cues: Mapping[str, Mapping[str, Mapping[str, OptionCues]]]) -> None:
+    def __init__(
+        self,
+        cues: Mapping[str, Mapping[str, Mapping[str, OptionCues]]],
+        defaults: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
         self._cues = cues
+        self._defaults = defaults or {}
 
     @classmethod
     def from_file(cls, path: Path) -> SituationCues:
@@ -93,9 +99,13 @@ class SituationCues:
     def from_data(cls, data: Mapping[str, Any]) -> SituationCues:
         """Build from the YAML's data (a mapping as described in the module docstring)."""
         cues: dict[str, dict[str, dict[str, OptionCues]]] = {}
+        defaults: dict[str, dict[str, str]] = {}
         for key, questions in data.items():
             for question_id, options in (questions or {}).items():
                 for option_id, spec in (options or {}).items():
+                    if option_id == "default":
+                        defaults.setdefault(key, {})[question_id] = str(spec)
+                        continue
                     phrases = spec.get("phrases", []) if isinstance(spec, Mapping) else spec
                     extra = spec if isinstance(spec, Mapping) else {}
                     cues.setdefault(key, {}).setdefault(question_id, {})[option_id] = OptionCues(
@@ -103,14 +113,21 @@ class SituationCues:
                         age_below=extra.get("age_below"),
                         age_from=extra.get("age_from"),
                     )
-        return cls(cues)
+        return cls(cues, defaults)
 
     def options(self) -> Iterable[tuple[str, str, str]]:
-        """Every (procedure key, question id, option id) that has cues."""
+        """Every (procedure key, question id, option id) that has cues or is a default."""
         for key, questions in self._cues.items():
             for question_id, options in questions.items():
                 for option_id in options:
                     yield key, question_id, option_id
+        for key, chosen in self._defaults.items():
+            for question_id, option_id in chosen.items():
+                yield key, question_id, option_id
+
+    def defaults(self, key: str) -> dict[str, str]:
+        """What to assume for procedure ``key`` when the citizen said nothing: question id → option id."""
+        return dict(self._defaults.get(key, {}))
 
     def answers(self, key: str, message: str) -> dict[str, str]:
         """The answers a message gives to procedure ``key``'s questions: question id → option id."""

@@ -41,7 +41,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
-from assistant.nlu.aspect_cues import cue_features
+from assistant.nlu.aspect_cues import cue_features, cue_groups
 from assistant.nlu.composition import compose
 from assistant.text.normalize import expand_abbreviations
 
@@ -57,6 +57,9 @@ NO_PROCEDURE = "_none"
 _MODEL_FILE = "procedure_classifier.pkl"
 # Words that may surround a bare procedure name without making it something else: "căn cước ạ", "ad ơi hộ chiếu?"
 _FILLERS = frozenset("a ad admin ah ha oi nhe nha voi vay z the sao thi con hoi ve cho em minh toi".split())
+# Intents a plain aspect cue never turns into a procedure question, and the cues that are plain enough.
+_NEVER_OVERRIDDEN = frozenset({"request_human", "restart", "next_step", "previous_step", "repeat_step"})
+_PLAIN_ASPECTS = frozenset({"fee", "documents", "processing_time", "where", "result"})
 # What may surround a procedure's name in a follow-up that asks no aspect of its own, so the aspect asked
 # last carries over: "còn đổi bằng lái thì sao", "thế hộ chiếu thì", "không phải, ý em là khai sinh",
 # "nhầm, căn cước chứ", "làm tạm trú nữa". A lone "sao"/"thế nào" after the name asks how ("steps").
@@ -453,18 +456,35 @@ class ProcedureClassifier(GraphComponent):
             return None
         named = self.names_procedure(text)
         if not named:
-            return None
+            return self._aspect_only(message) if hesitant else None
         ranking, aspect = self.rank(text)
         if not ranking or ranking[0]["key"] not in named:
             return None
         if ranking[0]["confidence"] < self._config["override_min_confidence"]:
             return None
-        confidence = ranking[0]["confidence"]
+        self._become_procedure_question(message, ranking[0]["confidence"])
+        return ranking, aspect
+
+    def _aspect_only(self, message: Message) -> Optional[Tuple[List[Dict[str, Any]], Optional[str]]]:
+        """A hesitant intent on a message that plainly asks a fee, documents, a time or a place of the
+        procedure being talked about ("het bao nhieu tien", "nộp ở đâu"): a procedure question after all."""
+        intent = message.get(INTENT) or {}
+        if intent.get("name") in _NEVER_OVERRIDDEN:
+            return None
+        folded = expand_abbreviations(message.get(TEXT) or "")
+        if not set(cue_groups(folded)) & _PLAIN_ASPECTS:
+            return None
+        ranking, aspect = self.rank(message.get(TEXT) or "")
+        if ranking or aspect is None:
+            return None
+        self._become_procedure_question(message, intent.get("confidence", 0.0))
+        return ranking, aspect
+
+    def _become_procedure_question(self, message: Message, confidence: float) -> None:
         target = self._config["intents"][0]
         others = [r for r in message.get("intent_ranking") or [] if r.get("name") != target]
         message.set(INTENT, {"name": target, "confidence": confidence}, add_to_output=True)
         message.set("intent_ranking", [{"name": target, "confidence": confidence}, *others], add_to_output=True)
-        return ranking, aspect
 
     def process(self, messages: List[Message]) -> List[Message]:
         """Add procedure, procedure_ranking and aspect to each message."""
