@@ -131,7 +131,12 @@ def cmd_procedures(args: argparse.Namespace) -> int:
     settings = get_settings()
     directory = Path(args.dir) if args.dir else settings.procedures_dir
     if args.action == "validate":
-        return commands.validate(directory)
+        from datetime import date
+
+        from assistant.catalogue.dates import vietnam_today
+
+        today = date.fromisoformat(args.today) if args.today else vietnam_today()
+        return commands.validate(directory, today=today)
     return commands.load(settings.database_url, directory)
 
 
@@ -200,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     procedures = sub.add_parser("procedures", help="validate or load procedure records")
     procedures.add_argument("action", choices=["validate", "load"])
     procedures.add_argument("--dir")
+    procedures.add_argument("--today", help="validate: judge fees and sources on this day (YYYY-MM-DD; default: today in Vietnam)")
     procedures.set_defaults(func=cmd_procedures)
 
     evaluate = sub.add_parser("evaluate", help="evaluate NLU on a labelled file, or play conversation tests")

@@ -5,6 +5,7 @@ Read settings only through :func:`get_settings`; tests pass ``create_app(setting
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
@@ -37,6 +38,9 @@ class Settings(BaseSettings):
 
     session_secret: SecretStr | None = None
     handoff_hours: str = "7:30–11:30 và 13:30–17:00, thứ Hai đến thứ Sáu"
+    #: Pretend today is this day (YYYY-MM-DD) when judging fees and facts; unset = Vietnam's real date.
+    #: For tests and demos only (e.g. to see the answers after a fee change ahead of time).
+    today: date | None = None
 
     class Config:
         env_prefix = "ASSISTANT_"
@@ -52,6 +56,7 @@ class Settings(BaseSettings):
         "messenger_app_secret",
         "messenger_page_token",
         "session_secret",
+        "today",
         pre=True,
     )
     def _empty_is_unset(cls, value: object) -> object:  # noqa: N805

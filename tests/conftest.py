@@ -104,3 +104,29 @@ def tracker_from() -> Any:
         )
 
     return build
+
+
+# --- the day: no test depends on the calendar -------------------------------------------------------
+
+from datetime import date  # noqa: E402
+
+#: The day tests run on unless they ask for another. "Today" for the code under test is never the calendar's.
+TODAY = date(2026, 12, 7)
+#: Both sides of each date switch in the records: the TT 64/2025 reductions end on 31/12/2026, the
+#: TT 117/2026 waiver on 28/02/2027 (then the base rates apply again).
+SWITCH_DAYS = (date(2026, 12, 31), date(2027, 1, 1), date(2027, 1, 2), date(2027, 2, 28), date(2027, 3, 1), date(2027, 3, 2))
+
+
+@pytest.fixture(autouse=True)
+def today(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> date:
+    """Vietnam's "today" as the code under test sees it: :data:`TODAY`, or the day a test asks for.
+
+    It patches ``actions.common.today`` (the one place answers take the date from). A test chooses the
+    day with ``@pytest.mark.parametrize("today", [date(2027, 1, 2)], indirect=True)``; code that takes
+    the day as a parameter (``check_dates``, ``validate``, ``fees_for``) gets this fixture's value.
+    """
+    import actions.common
+
+    day: date = getattr(request, "param", TODAY)
+    monkeypatch.setattr(actions.common, "today", lambda: day)
+    return day

@@ -6,12 +6,13 @@ problems on stderr, one per line (``procedures/ho-chieu.yml: fees.0.valid_to: in
 
 import logging
 import sys
+from datetime import date
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from assistant.catalogue.loader import load_procedures
-from assistant.catalogue.schema import load_directory
+from assistant.catalogue.schema import check_dates, load_directory
 from assistant.db.migrate import upgrade
 from assistant.db.session import make_engine
 from assistant.errors import RecordInvalid
@@ -31,21 +32,35 @@ def _report_invalid(error: RecordInvalid) -> None:
     sys.stderr.write(f"{len(problems)} problem(s); see docs/procedure-record.md\n")
 
 
-def validate(directory: Path) -> int:
-    """Check every record in ``directory`` against the schema and across records.
+def validate(directory: Path, *, today: date) -> int:
+    """Check every record in ``directory`` against the schema, across records, and on ``today``.
+
+    The checks on ``today`` (:func:`~assistant.catalogue.schema.check_dates`) fail on a fee that ended
+    with no successor and on a legal basis the record marks as replaced; they warn on old sources.
 
     Args:
         directory: the records folder, usually ``procedures/``.
+        today: the day to judge validity on (the CLI passes Vietnam's today, or ``--today``).
 
     Returns:
-        0 when all records are valid ("N records OK" on stdout), 1 otherwise (problems on stderr).
+        0 when all records are valid ("N records OK" on stdout, warnings on stderr), 1 otherwise
+        (problems on stderr).
     """
     try:
         records = load_directory(directory)
     except RecordInvalid as e:
         _report_invalid(e)
         return EXIT_INVALID
-    sys.stdout.write(f"{len(records)} records OK\n")
+    problems = [p for record in records for p in check_dates(record, today=today, source=f"{directory.name}/{record.key}.yml")]
+    errors = [p.message for p in problems if p.level == "error"]
+    warnings = [p.message for p in problems if p.level == "warning"]
+    for message in warnings:
+        sys.stderr.write(f"warning: {message}\n")
+    if errors:
+        _report_invalid(RecordInvalid("\n".join(errors)))
+        return EXIT_INVALID
+    note = f" ({len(warnings)} warning(s))" if warnings else ""
+    sys.stdout.write(f"{len(records)} records OK on {today.isoformat()}{note}\n")
     return EXIT_OK
 
 

@@ -18,7 +18,7 @@ Example:
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -45,6 +45,8 @@ __all__ = [
     "PROCEDURE_KEYS",
     "Answers",
     "AppliedFee",
+    "Caveat",
+    "CaveatTopic",
     "Confidence",
     "Document",
     "DocumentSplit",
@@ -55,12 +57,15 @@ __all__ = [
     "Option",
     "OtherCode",
     "Procedure",
+    "Problem",
     "Question",
     "RecordDate",
+    "ReplacedAct",
     "Source",
     "Step",
     "TextFact",
     "applies",
+    "check_dates",
     "check_records",
     "load_directory",
     "load_record_file",
@@ -102,6 +107,8 @@ PROCEDURE_KEYS: tuple[str, ...] = (
 #: A mã TTHC: ``1.001456``, or with a local variant suffix ``3.000001_3``.
 CODE_PATTERN = re.compile(r"^\d\.\d{6}(_\d+)?$")
 _SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+#: A VND figure in running text: ``100.000 đồng``, ``15.000đ``.
+_MONEY = re.compile(r"\b\d{1,3}(?:[.,]\d{3})+\s*(?:đồng|đ\b|VND|vnđ)", re.IGNORECASE)
 
 #: The citizen's answers to a record's questions: question id → option id (or several option ids).
 Answers = Mapping[str, str | Sequence[str]]
@@ -175,7 +182,7 @@ else:
 
 
 class WebUrl(str):
-    """An absolute ``http``/``https`` URL with a host, kept as a plain string."""
+    """An absolute ``https`` URL with a host, kept as a plain string (a citizen must be able to open it safely)."""
 
     @classmethod
     def __get_validators__(cls) -> Iterable[Any]:
@@ -187,7 +194,7 @@ class WebUrl(str):
 
         Raises:
             TypeError: when it is not a string.
-            ValueError: when it is not an absolute http(s) URL with a host.
+            ValueError: when it is not an absolute https URL with a host.
         """
         if not isinstance(value, str):
             raise TypeError("URL must be a string")
@@ -200,8 +207,8 @@ class WebUrl(str):
             parts.port  # noqa: B018 - raises ValueError for a malformed port
         except ValueError as e:
             raise ValueError(f"invalid URL: {e}") from e
-        if parts.scheme not in ("http", "https"):
-            raise ValueError("invalid URL: scheme must be http or https")
+        if parts.scheme != "https":
+            raise ValueError("invalid URL: must start with https://")
         if not host or not ("." in host or host == "localhost") or host.startswith(".") or host.endswith("."):
             raise ValueError("invalid URL: no valid host")
         return cls(url)
@@ -330,6 +337,59 @@ class Source(_Model):
     accessed: RecordDate | None = None
 
 
+class CaveatTopic(str, Enum):
+    """What a caveat is about: an aspect of the answer, or ``code`` (the procedure code and its link)."""
+
+    overview = "overview"
+    steps = "steps"
+    documents = "documents"
+    fee = "fee"
+    processing_time = "processing_time"
+    where = "where"
+    eligibility = "eligibility"
+    result = "result"
+    code = "code"
+
+
+#: A caveat shown in chat (one with ``about``) stays within one short line.
+CAVEAT_LINE_MAX = 220
+
+
+class Caveat(_Model):
+    """Something unconfirmed, missing or local about the record.
+
+    A caveat with ``about`` is shown in chat, in one short line under the answers on those aspects, until
+    ``valid_to`` (when set) has passed; one without ``about`` is kept for staff and the API only. In the
+    YAML a plain string is a caveat without ``about``.
+    """
+
+    text: Text
+    about: list[CaveatTopic] = []
+    valid_to: RecordDate | None = None
+
+    @validator("about")
+    def _short_when_shown(cls, about: list[CaveatTopic], values: dict[str, Any]) -> list[CaveatTopic]:
+        text = values.get("text")
+        if about and text is not None and len(text) > CAVEAT_LINE_MAX:
+            raise ValueError(f"a caveat shown in chat is at most {CAVEAT_LINE_MAX} characters (shorten text)")
+        return about
+
+
+class ReplacedAct(_Model):
+    """A legal act that the record knows to be replaced: it may no longer be cited as a current basis."""
+
+    act: Text
+    by: Text
+    since: RecordDate | None = None
+
+
+class Problem(NamedTuple):
+    """One finding of :func:`check_dates`: an ``error`` fails validation, a ``warning`` is only reported."""
+
+    level: str
+    message: str
+
+
 class DocumentSplit(NamedTuple):
     """Documents for a set of answers: what to prepare and what not to be asked for (with a reason)."""
 
@@ -342,13 +402,16 @@ class AppliedFee(_Model):
 
     Attributes:
         fee: the fee as recorded.
-        expired: ``valid_to`` has passed: show a caution, not the figure.
+        expired: ``valid_to`` has passed: never shown as current.
         upcoming: ``valid_from`` is still ahead.
+        superseded: expired, and another fee of the record takes over from the day after (its
+            successor): show the successor instead. Expired without a successor: show a caution.
     """
 
     fee: Fee
     expired: bool
     upcoming: bool
+    superseded: bool = False
 
 
 class Procedure(_Model):
@@ -357,6 +420,7 @@ class Procedure(_Model):
     key: Text
     code: Code | None = Field(...)
     code_as_of: RecordDate | None = None
+    code_act: Text | None = None
     other_codes: list[OtherCode] = []
     name: Text
     short_name: ShortText
@@ -377,7 +441,14 @@ class Procedure(_Model):
     legal_basis: list[Text] = Field(..., min_items=1)
     sources: list[Source] = Field(..., min_items=1)
     verified_on: RecordDate
-    caveats: list[Text] = []
+    replaced_acts: list[ReplacedAct] = []
+    caveats: list[Caveat] = []
+
+    @validator("caveats", pre=True)
+    def _plain_caveats(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"text": item} if isinstance(item, str) else item for item in value]
+        return value
 
     @validator("key")
     def _known_key(cls, value: str) -> str:
@@ -444,15 +515,38 @@ class Procedure(_Model):
             answers: question id → chosen option id(s); unanswered questions rule nothing out.
             today: the day to judge validity on.
         """
-        return [
-            AppliedFee(
-                fee=f,
-                expired=f.valid_to is not None and f.valid_to < today,
-                upcoming=f.valid_from is not None and f.valid_from > today,
+        applied = []
+        for fee in self.fees:
+            if not applies(fee.when, answers):
+                continue
+            expired = fee.valid_to is not None and fee.valid_to < today
+            applied.append(
+                AppliedFee(
+                    fee=fee,
+                    expired=expired,
+                    upcoming=fee.valid_from is not None and fee.valid_from > today,
+                    superseded=expired and self.has_successor(fee),
+                )
             )
-            for f in self.fees
-            if applies(f.when, answers)
-        ]
+        return applied
+
+    def has_successor(self, fee: Fee) -> bool:
+        """Tell whether other fees take over when ``fee`` ends (False for a fee without ``valid_to``).
+
+        On the day after ``fee.valid_to``, every situation and channel in which ``fee`` applied must be
+        covered by another fee of the record valid that day (one fee or several together). A successor's
+        amount may be null (rate not confirmed): the assistant then shows the caution, not the old figure.
+        """
+        if fee.valid_to is None:
+            return False
+        day_after = fee.valid_to + timedelta(days=1)
+        others = [f for f in self.fees if f is not fee and _valid_on(f, day_after)]
+        channels = [FeeChannel.online, FeeChannel.in_person] if fee.channel is FeeChannel.any else [fee.channel]
+        for case in _cases(self.questions, fee.when):
+            for channel in channels:
+                if not any(o.channel in (FeeChannel.any, channel) and applies(o.when, case) for o in others):
+                    return False
+        return True
 
     def to_json_dict(self) -> dict[str, Any]:
         """Return the record as JSON-ready data (dates as ISO strings, enums as their values)."""
@@ -490,6 +584,91 @@ def applies(when: Mapping[str, Sequence[str]] | None, answers: Answers) -> bool:
     return True
 
 
+def _valid_on(fee: Fee, day: date) -> bool:
+    return (fee.valid_from is None or fee.valid_from <= day) and (fee.valid_to is None or fee.valid_to >= day)
+
+
+def _cases(questions: Sequence[Question], when: Mapping[str, Sequence[str]] | None) -> list[dict[str, str]]:
+    """Every full set of answers (one option per question) for which an item with ``when`` applies."""
+    cases: list[dict[str, str]] = [{}]
+    for question in questions:
+        allowed = (when or {}).get(question.id)
+        options = [o.id for o in question.options if allowed is None or o.id in allowed]
+        cases = [{**case, question.id: option} for case in cases for option in options]
+    return cases
+
+
+def _months_before(day: date, months: int) -> date:
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
+    month += 1
+    last = (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
+    return date(year, month, min(day.day, last))
+
+
+def _names_replaced(text: str, replaced: ReplacedAct) -> bool:
+    """A legal-basis text cites a replaced act as current: it names the act and not its replacement."""
+    return replaced.act in text and replaced.by not in text
+
+
+#: How old a record's newest source may be before validation warns.
+STALE_AFTER_MONTHS = 6
+#: Warn this many days before a fee ends without a successor.
+ENDING_SOON_DAYS = 31
+
+
+def check_dates(record: Procedure, *, today: date, source: str | None = None) -> list[Problem]:
+    """Check what depends on the day: fees that ended, acts that were replaced, sources grown old.
+
+    Errors: a fee whose validity ended with no successor (:meth:`Procedure.has_successor`); a current fee
+    or a ``legal_basis`` entry citing an act that ``replaced_acts`` marks as replaced (from ``since``).
+    Warnings: the newest source (``sources[].accessed`` or ``verified_on``) is older than 6 months; a fee
+    ends within a month with no successor.
+
+    Args:
+        record: a validated record.
+        today: the day to judge on (Vietnam's date; tests pass the day they need).
+        source: how to name the record in messages (default ``procedures/<key>.yml``).
+
+    Returns:
+        The problems, errors first.
+    """
+    name = source or f"procedures/{record.key}.yml"
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    replaced = [r for r in record.replaced_acts if r.since is None or r.since <= today]
+    for i, fee in enumerate(record.fees):
+        if fee.valid_to is not None and not record.has_successor(fee):
+            if fee.valid_to < today:
+                errors.append(Problem("error", (
+                    f"{name}: fees.{i}: {fee.label!r} ended on {fee.valid_to.isoformat()} and no fee takes over "
+                    "(add the fee that applies from the day after, amount null if not confirmed)"
+                )))
+            elif fee.valid_to <= today + timedelta(days=ENDING_SOON_DAYS):
+                warnings.append(Problem("warning", (
+                    f"{name}: fees.{i}: {fee.label!r} ends on {fee.valid_to.isoformat()} and no fee takes over"
+                )))
+        if fee.legal_basis and not (fee.valid_to is not None and fee.valid_to < today):
+            for act in replaced:
+                if _names_replaced(fee.legal_basis, act):
+                    errors.append(Problem("error", (
+                        f"{name}: fees.{i}.legal_basis: {act.act} is replaced by {act.by} (replaced_acts); "
+                        "end the fee (valid_to) or cite the new act"
+                    )))
+    for i, basis in enumerate(record.legal_basis):
+        for act in replaced:
+            if _names_replaced(basis, act):
+                errors.append(Problem("error", (
+                    f"{name}: legal_basis.{i}: {act.act} is replaced by {act.by} (replaced_acts); cite the new act"
+                )))
+    newest = max([s.accessed for s in record.sources if s.accessed] + [record.verified_on])
+    if newest < _months_before(today, STALE_AFTER_MONTHS):
+        warnings.append(Problem("warning", (
+            f"{name}: sources: newest source checked on {newest.isoformat()}, more than "
+            f"{STALE_AFTER_MONTHS} months ago; re-check the facts against the official pages"
+        )))
+    return errors + warnings
+
+
 def _raise_on_duplicates(ids: list[str], *, what: str) -> None:
     seen: set[str] = set()
     for value in ids:
@@ -524,6 +703,11 @@ def _cross_field_problems(values: Mapping[str, Any]) -> Iterable[tuple[str, str]
         if prerequisite in seen:
             yield f"prerequisites.{i}", f"duplicate prerequisite {prerequisite!r}"
         seen.add(prerequisite)
+    if values["code"] is None and not any(CaveatTopic.code in c.about for c in values["caveats"]):
+        yield "caveats", "a record without code needs a caveat with about: [code] saying why (and how to find the procedure)"
+    for i, step in enumerate(values["steps"]):
+        if _MONEY.search(step.text):
+            yield f"steps.{i}.text", "no fee figures in step texts: fees go in `fees` (with their validity dates)"
     codes = ([values["code"]] if values["code"] else []) + [c.code for c in values["other_codes"]]
     for i, other in enumerate(values["other_codes"]):
         if codes.count(other.code) > 1:

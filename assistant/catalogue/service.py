@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from assistant.catalogue.dates import vietnam_today
 from assistant.catalogue.schema import (
     PROCEDURE_KEYS,
     Answers,
@@ -169,7 +170,7 @@ class Catalogue:
         Args:
             key: the procedure key.
             answers: question id → option id(s); missing questions rule nothing out.
-            today: the day fees are judged on (default: today).
+            today: the day fees are judged on (default: Vietnam's today, :func:`vietnam_today`).
 
         Returns:
             The checklist.
@@ -190,11 +191,11 @@ class Catalogue:
             unanswered=[q.id for q in procedure.questions if answers.get(q.id) is None],
             needed=documents.needed,
             not_needed=documents.not_needed,
-            fees=procedure.fees_for(answers, today=today or date.today()),
+            fees=procedure.fees_for(answers, today=today or vietnam_today()),
             processing_time=procedure.processing_time,
             result=procedure.result,
             steps_count=len(procedure.steps_for(answers)),
             verified_on=procedure.verified_on,
             sources=procedure.sources,
-            caveats=procedure.caveats,
+            caveats=[c.text for c in procedure.caveats],
         )

@@ -12,6 +12,7 @@ from assistant.catalogue.schema import (
     PROCEDURE_KEYS,
     Procedure,
     applies,
+    check_dates,
     load_directory,
     load_record_file,
     parse_record,
@@ -96,6 +97,13 @@ def test_schema_json_round_trip(records_dir: Path) -> None:
         (_set("fees.0.valid_to", date(2025, 1, 1)), "fees.0.valid_to: before valid_from"),
         (_set("portal_url", "dichvucong.gov.vn/p/home"), "portal_url: invalid URL"),
         (_set("sources.0.url", "ftp://congan.phutho.gov.vn/TTHC.aspx"), "sources.0.url: invalid URL"),
+        (_set("sources.0.url", "http://congan.phutho.gov.vn/TTHC.aspx"), "sources.0.url: invalid URL: must start with https://"),
+        (_set("portal_url", "http://dichvucong.gov.vn"), "portal_url: invalid URL: must start with https://"),
+        (_set("code", None), "caveats: a record without code needs a caveat with about: [code]"),
+        (_set("steps.0.text", "Nộp lệ phí 100.000 đồng trên Cổng."), "steps.0.text: no fee figures in step texts"),
+        (_set("caveats", [{"text": "x" * 221, "about": ["fee"]}]), "caveats.0.about: a caveat shown in chat is at most 220 characters"),
+        (_set("caveats", [{"text": "Mã chưa rõ.", "about": ["price"]}]), "caveats.0.about.0: value is not a valid enumeration member"),
+        (_set("replaced_acts", [{"act": "TT 25/2021/TT-BTC"}]), "replaced_acts.0.by: field required"),
         (_set("sources.0.url", "https://"), "sources.0.url: invalid URL"),
         (_set("sources.0.url", "https://cong an.gov.vn"), "sources.0.url: invalid URL"),
         (_set("steps.1.when", {"situation": ["stolen"]}), "steps.1.when.situation: unknown option id 'stolen'"),
@@ -261,3 +269,113 @@ def test_schema_fees_for_marks_expired(passport: Procedure) -> None:
     earlier = passport.fees_for({"situation": "lost"}, today=date(2025, 6, 30))
     assert [(f.fee.amount, f.upcoming) for f in earlier] == [(200000, True)]
     assert len(passport.fees_for({}, today=date(2026, 7, 15))) == 2
+
+
+# --- dates: successors, replaced acts, old sources (issue #12) ----------------------------------------
+
+
+def _passport_with(records_copy: Path, **changes: Any) -> Procedure:
+    path = records_copy / "ho-chieu.yml"
+    data = _read(path)
+    for dotted, value in changes.items():
+        _set(dotted.replace("__", "."), value)(data)
+    return parse_record(data, source="procedures/ho-chieu.yml")
+
+
+_BASE_2027 = {
+    "label": "Cấp hộ chiếu (mức thu sau khi hết mức giảm)",
+    "amount": None,
+    "channel": "any",
+    "legal_basis": "TT 28/2026/TT-BTC",
+    "valid_from": "2027-01-01",
+    "confidence": "unconfirmed",
+}
+
+
+def test_schema_caveat_plain_string_or_tagged(records_copy: Path) -> None:
+    record = _passport_with(records_copy, caveats=["Chỉ cho nhân viên.", {"text": "Mức 2027 chưa rõ.", "about": ["fee"], "valid_to": "2027-02-28"}])
+    assert [(c.text, [t.value for t in c.about], c.valid_to) for c in record.caveats] == [
+        ("Chỉ cho nhân viên.", [], None),
+        ("Mức 2027 chưa rõ.", ["fee"], date(2027, 2, 28)),
+    ]
+
+
+@pytest.mark.parametrize("today", [date(2027, 1, 1)], indirect=True)
+def test_schema_check_dates_fee_ended_without_successor(records_copy: Path, today: date) -> None:
+    record = _passport_with(records_copy)
+    errors = [p.message for p in check_dates(record, today=today) if p.level == "error"]
+    assert errors == [
+        "procedures/ho-chieu.yml: fees.0: 'Cấp hộ chiếu lần đầu' ended on 2026-12-31 and no fee takes over "
+        "(add the fee that applies from the day after, amount null if not confirmed)",
+        "procedures/ho-chieu.yml: fees.1: 'Cấp lại hộ chiếu bị mất, hỏng' ended on 2026-12-31 and no fee takes over "
+        "(add the fee that applies from the day after, amount null if not confirmed)",
+    ]
+
+
+@pytest.mark.parametrize("today", [date(2026, 12, 31), date(2027, 1, 1)], indirect=True)
+def test_schema_check_dates_successor_takes_over(records_copy: Path, today: date) -> None:
+    # One successor for all situations (no `when`), its amount not yet confirmed: valid on both sides.
+    data = _read(records_copy / "ho-chieu.yml")
+    data["fees"].append(dict(_BASE_2027))
+    record = parse_record(data)
+    assert [p for p in check_dates(record, today=today) if p.level == "error"] == []
+    assert all(record.has_successor(f) for f in record.fees[:2])
+    shown = [(a.fee.label, a.superseded) for a in record.fees_for({"situation": "lost"}, today=today)]
+    assert shown[0][1] is (today > date(2026, 12, 31))
+
+
+def test_schema_successor_must_cover_every_situation_and_channel(records_copy: Path) -> None:
+    data = _read(records_copy / "ho-chieu.yml")
+    data["fees"].append({**_BASE_2027, "when": {"situation": ["first"]}, "channel": "online"})
+    record = parse_record(data)
+    first = record.fees[0]  # situations first + expired, any channel
+    assert not record.has_successor(first)  # 'expired' and in-person filing are left uncovered
+    data["fees"].append({**_BASE_2027, "when": {"situation": ["expired", "lost"]}})
+    data["fees"].append({**_BASE_2027, "when": {"situation": ["first"]}, "channel": "in_person"})
+    record = parse_record(data)
+    assert record.has_successor(record.fees[0]) and record.has_successor(record.fees[1])
+
+
+@pytest.mark.parametrize(
+    ("since", "failing"),
+    [(None, True), ("2026-04-01", True), ("2027-06-01", False)],
+)
+def test_schema_check_dates_replaced_legal_basis(records_copy: Path, today: date, since: str | None, failing: bool) -> None:
+    data = _read(records_copy / "ho-chieu.yml")
+    data["legal_basis"] = ["TT 25/2021/TT-BTC (lệ phí)", "TT 28/2026/TT-BTC (thay thế TT 25/2021/TT-BTC)"]
+    data["fees"].append({**_BASE_2027, "amount": 200000, "legal_basis": "TT 25/2021/TT-BTC", "valid_from": None})
+    data["replaced_acts"] = [{"act": "TT 25/2021/TT-BTC", "by": "TT 28/2026/TT-BTC", "since": since}]
+    errors = [p.message for p in check_dates(parse_record(data), today=today) if p.level == "error"]
+    expected = [
+        "procedures/ho-chieu.yml: fees.2.legal_basis: TT 25/2021/TT-BTC is replaced by TT 28/2026/TT-BTC (replaced_acts); "
+        "end the fee (valid_to) or cite the new act",
+        "procedures/ho-chieu.yml: legal_basis.0: TT 25/2021/TT-BTC is replaced by TT 28/2026/TT-BTC (replaced_acts); cite the new act",
+    ]
+    assert errors == (expected if failing else [])
+
+
+def test_schema_check_dates_replaced_act_in_an_ended_fee_is_history(records_copy: Path, today: date) -> None:
+    data = _read(records_copy / "ho-chieu.yml")
+    data["replaced_acts"] = [{"act": "TT 64/2025/TT-BTC", "by": "TT 28/2026/TT-BTC"}]
+    assert any("fees.0.legal_basis" in p.message for p in check_dates(parse_record(data), today=today))
+    later = date(2027, 1, 2)
+    data["fees"].append(dict(_BASE_2027))
+    assert not any("legal_basis" in p.message for p in check_dates(parse_record(data), today=later))
+
+
+@pytest.mark.parametrize(
+    ("accessed", "warned"),
+    [("2026-06-06", True), ("2026-06-07", False), ("2026-12-06", False)],
+)
+def test_schema_check_dates_warns_on_old_sources(records_copy: Path, today: date, accessed: str, warned: bool) -> None:
+    data = _read(records_copy / "ho-chieu.yml")
+    data["verified_on"] = "2025-10-01"
+    data["sources"][0]["accessed"] = accessed
+    warnings = [p.message for p in check_dates(parse_record(data), today=today) if p.level == "warning"]
+    stale = [w for w in warnings if "sources:" in w]
+    assert bool(stale) is warned
+    if warned:
+        assert stale == [
+            "procedures/ho-chieu.yml: sources: newest source checked on 2026-06-06, more than 6 months ago; "
+            "re-check the facts against the official pages"
+        ]
