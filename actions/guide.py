@@ -83,6 +83,8 @@ def match_option(text: Text, options: List[Any]) -> Optional[Text]:
     ("1", "2", …), a label inside the answer or the answer inside a label, and otherwise the one option
     sharing the most words with the answer.
     """
+    if text.strip() in {o.id for o in options}:  # a button's payload
+        return text.strip()
     said = _words(text)
     if not said:
         return None

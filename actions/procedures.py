@@ -146,7 +146,7 @@ def ask_which(dispatcher: CollectingDispatcher, keys: List[str], aspect: Optiona
         text=f"{ask} Bạn nhắn tên thủ tục (ví dụ: “hộ chiếu”, “tạm trú”) hoặc chọn bên dưới.",
         buttons=buttons + [BUTTON_SERVICES],
     )
-    return pending + [SlotSet("candidates", None)]
+    return pending + [SlotSet("candidates", list(POPULAR))]
 
 
 class ActionAnswerProcedure(Action):
@@ -161,17 +161,23 @@ class ActionAnswerProcedure(Action):
         asked = entity(tracker, "aspect") or tracker.latest_message.get("aspect")
         key = entity(tracker, "procedure")
         ranking = ranking_of(tracker)
+        current = tracker.get_slot("procedure")
         if key is None and ranking:
-            if ranking[0]["confidence"] < CONFIRM_BELOW:
+            if ranking[0]["confidence"] >= CONFIRM_BELOW:
+                key = ranking[0]["key"]
+            elif current is None:
                 return ask_which(dispatcher, [r["key"] for r in ranking[:CANDIDATES]], asked)
-            key = ranking[0]["key"]
+            # Unsure which procedure a question describes, in a conversation already about one
+            # ("có phải lên công an không"): it is about that one.
         if key is None:  # "cần giấy tờ gì", "cái đó bao lâu": about the procedure being talked about
-            key = tracker.get_slot("procedure")
+            key = current
             if key is None:
                 return ask_which(dispatcher, [], asked)
-        # No aspect asked ("còn đổi bằng lái thì sao", a procedure chosen after "which one?"): the last one.
-        aspect = asked or tracker.get_slot("aspect") or "overview"
-        return answer(dispatcher, tracker, key, aspect)
+        # No aspect asked ("còn đổi bằng lái thì sao"), or the procedure named after "which one?"
+        # ("mình muốn đăng ký khai sinh"): the aspect asked last.
+        if asked is None or (asked == "overview" and tracker.get_slot("candidates")):
+            asked = tracker.get_slot("aspect")
+        return answer(dispatcher, tracker, key, asked or "overview")
 
 
 def suspend(tracker: Tracker) -> List[EventType]:

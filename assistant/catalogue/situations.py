@@ -3,7 +3,8 @@
 "mat cccd roi lam lai the nao" answers the căn cước question "trường hợp nào?" with ``lost``; "làm hộ chiếu
 cho con 5 tuổi" answers "cho ai?" with ``child``. The phrases live in ``nlu_data/situations.yml`` (procedure
 key → question id → option id → phrases, optionally an age range; ``default:`` names the option to assume
-in answers by aspect when the citizen said nothing, e.g. that a passport is for the citizen themself). Matching is on whole words; a phrase
+in answers by aspect when the citizen said nothing, e.g. that a passport is for the citizen themself; the
+top-level ``ignore:`` lists phrases that only look like a situation, "mất bao nhiêu tiền"). Matching is on whole words; a phrase
 written with diacritics is compared with diacritics when the message has them ("mất" is not "mặt"), and
 folded when the message has none ("mat cccd").
 
@@ -85,9 +86,11 @@ class SituationCues:
         self,
         cues: Mapping[str, Mapping[str, Mapping[str, OptionCues]]],
         defaults: Mapping[str, Mapping[str, str]] | None = None,
+        ignore: Iterable[str] = (),
     ) -> None:
         self._cues = cues
         self._defaults = defaults or {}
+        self._ignore = [(_words(p), expand_abbreviations(p)) for p in ignore]
 
     @classmethod
     def from_file(cls, path: Path) -> SituationCues:
@@ -101,6 +104,8 @@ class SituationCues:
         cues: dict[str, dict[str, dict[str, OptionCues]]] = {}
         defaults: dict[str, dict[str, str]] = {}
         for key, questions in data.items():
+            if key == "ignore":
+                continue
             for question_id, options in (questions or {}).items():
                 for option_id, spec in (options or {}).items():
                     if option_id == "default":
@@ -113,7 +118,7 @@ class SituationCues:
                         age_below=extra.get("age_below"),
                         age_from=extra.get("age_from"),
                     )
-        return cls(cues, defaults)
+        return cls(cues, defaults, data.get("ignore") or ())
 
     def options(self) -> Iterable[tuple[str, str, str]]:
         """Every (procedure key, question id, option id) that has cues or is a default."""
@@ -131,7 +136,10 @@ class SituationCues:
 
     def answers(self, key: str, message: str) -> dict[str, str]:
         """The answers a message gives to procedure ``key``'s questions: question id → option id."""
-        text, folded = _words(message), expand_abbreviations(message)
+        text, folded = f" {_words(message)} ", f" {expand_abbreviations(message)} "
+        for accented, plain in self._ignore:
+            text, folded = text.replace(f" {accented} ", " "), folded.replace(f" {plain} ", " ")
+        text, folded = text.strip(), folded.strip()
         if not folded:
             return {}
         age = age_in(folded)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -64,7 +65,11 @@ _PLAIN_ASPECTS = frozenset({"fee", "documents", "processing_time", "where", "res
 # last carries over: "còn đổi bằng lái thì sao", "thế hộ chiếu thì", "không phải, ý em là khai sinh",
 # "nhầm, căn cước chứ", "làm tạm trú nữa". A lone "sao"/"thế nào" after the name asks how ("steps").
 _FOLLOWUP_PHRASES = ("thi sao", "thi the nao", "thi thi sao", "thi ntn", "y em la", "y minh la", "y toi la", "y la", "khong phai")
-_FOLLOWUP_FILLERS = (_FILLERS - {"sao"}) | frozenset("nham chu nua ca lam thu tuc viec con".split())
+_FOLLOWUP_FILLERS = (_FILLERS - {"sao"}) | frozenset("nham chu nua ca lam thu tuc viec con vu cai nhi ha ta day ne doi cap xin".split())
+_SWITCH_FRAME = re.compile(r"^(con|the|vay|the con|vay con|khong phai|nham|a khong|ua)\b|\b(thi sao|thi|chu|thi the nao)( (a|ad|nhi|nhe|ha|vay|z))?$")
+_SWITCH_TAIL = re.compile(r"\b(thi sao|thi the nao|thi|chu)( (a|ad|nhi|nhe|ha|vay|z))?$")
+# Steps questions plain enough to be procedure questions even when the intent hesitates ("gồm mấy bước").
+_PLAIN_STEPS = re.compile(r"\b(cac|nhung|may|gom|tung) buoc\b|\bquy trinh\b|\btrinh tu\b")
 
 
 def _labels(message: Message) -> Tuple[Optional[str], Optional[str]]:
@@ -136,10 +141,16 @@ class _AliasMatcher:
         return longest >= 4 and all(word in fillers for word in rest)
 
     def asks_no_aspect(self, folded: str) -> bool:
-        """Whether the message only names a procedure in a follow-up frame: "còn đổi bằng lái thì sao"."""
+        """Whether the message only names a procedure in a follow-up frame: "còn đổi bằng lái thì sao".
+
+        That is a name with nothing but follow-up words around it, or a switch frame ("còn …", "thế …",
+        "không phải, ý em là …", "… thì sao", "… chứ") with no aspect cue at all.
+        """
         rest, longest = self._outside_names(folded)
         if longest < 4:
             return False
+        if _SWITCH_FRAME.search(folded) and not cue_groups(_SWITCH_TAIL.sub("", folded)):
+            return True
         text = " " + " ".join(rest) + " "
         for phrase in _FOLLOWUP_PHRASES:
             text = text.replace(f" {phrase} ", " ")
@@ -472,7 +483,7 @@ class ProcedureClassifier(GraphComponent):
         if intent.get("name") in _NEVER_OVERRIDDEN:
             return None
         folded = expand_abbreviations(message.get(TEXT) or "")
-        if not set(cue_groups(folded)) & _PLAIN_ASPECTS:
+        if not set(cue_groups(folded)) & _PLAIN_ASPECTS and not _PLAIN_STEPS.search(folded):
             return None
         ranking, aspect = self.rank(message.get(TEXT) or "")
         if ranking or aspect is None:
