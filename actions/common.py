@@ -2,8 +2,10 @@
 
 Rendering rules (shared/procedure-facts.md, "How to use these facts"):
 - a confirmed fact is stated; an unconfirmed one carries "thông tin tham khảo, vui lòng kiểm tra lại";
-- a fee whose ``valid_to`` has passed is not stated: the citizen is told to check the portal;
-- every procedure answer ends with the source, the verified-on date and the link to do it online.
+- dates decide on Vietnam's today (:func:`today`): a fee whose ``valid_to`` has passed is never stated, the fee
+  that took over is shown instead, or, when none did, a caution and the portal;
+- caveats tagged with the aspect (and unconfirmed "không cần mang" documents) go in one line under the answer;
+- every procedure answer ends with the source, the date the source was checked and the link to do it online.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from __future__ import annotations
 import logging
 from datetime import date
 from functools import lru_cache
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Set
 
 from rasa_sdk import Tracker
 
+from assistant.catalogue.dates import vietnam_today
 from assistant.catalogue.schema import AppliedFee, Procedure
 from assistant.catalogue.service import Catalogue
 from assistant.errors import ProcedureNotFound
@@ -61,8 +64,8 @@ def get_procedure(key: Optional[str]) -> Optional[Procedure]:
 
 
 def today() -> date:
-    """Today's date (one place, so tests can patch it)."""
-    return date.today()
+    """Vietnam's date today (Asia/Ho_Chi_Minh, or ``ASSISTANT_TODAY``): the one place tests patch."""
+    return vietnam_today()
 
 
 def payload(intent: str, **entities: Any) -> str:
@@ -92,12 +95,12 @@ def caution(confidence: Any) -> str:
 
 
 def source_line(procedure: Procedure) -> str:
-    """The footer every procedure answer ends with: source, verified-on date, link to do it online."""
+    """The footer every procedure answer ends with: source, the date it was checked, link to do it online."""
     title = procedure.sources[0].title
     for stop in (":", " ("):
         title = title.split(stop, 1)[0]
     return (
-        f"Nguồn: {title.strip()}, đối chiếu ngày {vn_date(procedure.verified_on)}. "
+        f"Nguồn: {title.strip()} (nguồn được kiểm tra ngày {vn_date(procedure.verified_on)}). "
         f"Làm online: {procedure.portal_url}"
     )
 
@@ -113,21 +116,60 @@ def channel_label(channel: Any) -> str:
 
 
 def fee_line(applied: AppliedFee) -> str:
-    """One fee as a bullet, honest about expiry and confirmation."""
+    """One fee as a bullet, honest about dates and confirmation: an expired figure is never shown."""
     fee = applied.fee
-    if fee.amount is None:
-        return f"• {fee.label}: chưa có mức phí được xác nhận, vui lòng xem trên cổng {PORTAL}"
+    label = f"{fee.label}, áp dụng từ {vn_date(fee.valid_from)}" if applied.upcoming and fee.valid_from else fee.label
     if applied.expired and fee.valid_to:
         return (
-            f"• {fee.label}: mức cũ chỉ áp dụng đến {vn_date(fee.valid_to)}; "
+            f"• {label}: mức cũ chỉ áp dụng đến {vn_date(fee.valid_to)}; "
             f"mức hiện hành chưa được xác nhận, vui lòng xem trên cổng {PORTAL}"
         )
-    line = f"• {fee.label}: {vnd(fee.amount)} ({channel_label(fee.channel)})"
+    if fee.amount is None:
+        basis = f" (căn cứ {fee.legal_basis})" if fee.legal_basis else ""
+        return f"• {label}: chưa có mức phí được xác nhận{basis}, vui lòng xem trên cổng {PORTAL}"
+    line = f"• {label}: {vnd(fee.amount)} ({channel_label(fee.channel)})"
     if fee.valid_to:
         line += f", áp dụng đến {vn_date(fee.valid_to)}"
     if fee.legal_basis:
         line += f"; căn cứ {fee.legal_basis}"
     return line + caution(fee.confidence)
+
+
+def fee_lines(procedure: Procedure, answers: Dict[str, str]) -> List[str]:
+    """Every fee line that applies to the citizen's answers on Vietnam's today.
+
+    A fee that has ended is replaced by its successor (shown on its own line); one that ended without a
+    successor is shown as a caution. Fees starting later are shown with their start date.
+    """
+    return [fee_line(f) for f in procedure.fees_for(answers, today=today()) if not f.superseded]
+
+
+#: Which caveat topics an answer on an aspect shows (default: the aspect itself).
+CAVEAT_TOPICS: Dict[str, Set[str]] = {
+    "overview": {"overview", "fee", "processing_time"},
+    "steps": {"steps", "code"},
+    "where": {"where", "code"},
+}
+
+
+def caveat_line(procedure: Procedure, aspect: str, answers: Dict[str, str]) -> str:
+    """The one short line of caveats under an answer on ``aspect`` ('' when none matters).
+
+    It holds the record's caveats tagged with the aspect (``caveats[].about``, see docs/procedure-record.md)
+    and, under the documents answer, names the "không cần mang" documents that are not confirmed.
+    """
+    topics = CAVEAT_TOPICS.get(aspect, {aspect})
+    day = today()
+    parts = [
+        c.text
+        for c in procedure.caveats
+        if any(t.value in topics for t in c.about) and (c.valid_to is None or c.valid_to >= day)
+    ]
+    if aspect == "documents":
+        unsure = [d.name for d in procedure.documents_for(answers).not_needed if caution(d.confidence)]
+        if unsure:
+            parts.append(f"Việc không cần mang {', '.join(unsure)} chưa được xác nhận {UNCONFIRMED}.")
+    return f"⚠️ Lưu ý: {' '.join(parts)}" if parts else ""
 
 
 def answers_of(tracker: Tracker) -> Dict[str, str]:
@@ -146,11 +188,17 @@ def how_to_submit(procedure: Procedure) -> str:
 
 
 def render_aspect(procedure: Procedure, aspect: str, answers: Dict[str, str]) -> str:
-    """The answer to one aspect of a procedure, without the source footer."""
+    """The answer to one aspect of a procedure with its caveat line (:func:`caveat_line`), without the footer."""
+    text = _aspect_text(procedure, aspect, answers)
+    line = caveat_line(procedure, aspect, answers)
+    return f"{text}\n{line}" if line else text
+
+
+def _aspect_text(procedure: Procedure, aspect: str, answers: Dict[str, str]) -> str:
+    """The answer to one aspect of a procedure, without caveats or the source footer."""
     name = procedure.name
     if aspect == "fee":
-        lines = [fee_line(f) for f in procedure.fees_for(answers, today=today())]
-        return f"Lệ phí – {name}:\n" + "\n".join(lines)
+        return f"Lệ phí – {name}:\n" + "\n".join(fee_lines(procedure, answers))
     if aspect == "documents":
         split = procedure.documents_for(answers)
         lines = [f"Giấy tờ cần chuẩn bị – {name}:"]
@@ -185,13 +233,18 @@ def render_aspect(procedure: Procedure, aspect: str, answers: Dict[str, str]) ->
         return "\n".join(lines)
     # overview
     online = "làm online toàn trình" if procedure.online.value == "full" else "làm online một phần"
-    fees = procedure.fees_for(answers, today=today())
-    fee_text = fee_line(fees[0]).lstrip("• ") if fees else "chưa có thông tin"
+    fees = fee_lines(procedure, answers)
+    if len(fees) == 1:
+        fee_text = " " + fees[0].removeprefix("• ")
+    elif fees:
+        fee_text = "\n" + "\n".join("  – " + line.removeprefix("• ") for line in fees)
+    else:
+        fee_text = " chưa có thông tin"
     return (
         f"{name} ({online}).\n"
         f"• Cơ quan giải quyết: {procedure.agency}\n"
         f"• Thời gian: {procedure.processing_time.text}{caution(procedure.processing_time.confidence)}\n"
-        f"• Lệ phí: {fee_text}"
+        f"• Lệ phí:{fee_text}"
     )
 
 

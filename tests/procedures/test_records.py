@@ -1,5 +1,6 @@
 """Every real record in procedures/ validates and is complete enough to guide a citizen."""
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,7 @@ import pytest
 from assistant.catalogue.schema import (
     PROCEDURE_KEYS,
     Procedure,
+    check_dates,
     load_directory,
     load_record_file,
 )
@@ -95,3 +97,38 @@ def real_catalogue() -> Catalogue:
 def test_records_search_ranks_expected_first(real_catalogue: Catalogue, query: str, expected: str) -> None:
     hits = real_catalogue.search(query)
     assert [h.key for h in hits[:1]] == [expected], [(h.key, h.score) for h in hits]
+
+
+# --- issue #12: records stay true on the day a citizen reads them -------------------------------------
+
+from tests.conftest import SWITCH_DAYS  # noqa: E402
+
+
+@pytest.mark.parametrize("today", [date(2026, 12, 7), *SWITCH_DAYS], indirect=True)
+def test_records_no_fee_ends_without_successor_and_no_replaced_basis(today: date) -> None:
+    errors = [
+        p.message
+        for path in sorted(PROCEDURES_DIR.glob("*.yml"))
+        for p in check_dates(load_record_file(path), today=today)
+        if p.level == "error"
+    ]
+    assert errors == []
+
+
+@pytest.mark.parametrize("key", PROCEDURE_KEYS)
+def test_records_links_are_https_and_codes_explained(key: str) -> None:
+    record = _record(key)
+    assert record.portal_url.startswith("https://")
+    assert all(s.url.startswith("https://") for s in record.sources)
+    if record.code is None:
+        assert any(t.value == "code" for c in record.caveats for t in c.about)
+
+
+def test_issue_12_tt117_waiver_in_every_record_it_covers() -> None:
+    # TT 117/2026/TT-BTC Điều 1: residence (k3), căn cước (k4), LLTP (k5), GPLX (k6), vehicles (k7), passports (k8).
+    covered = ["dang-ky-thuong-tru", "dang-ky-tam-tru", "the-can-cuoc", "ly-lich-tu-phap", "doi-gplx", "dang-ky-xe", "ho-chieu"]
+    for key in covered:
+        waivers = [f for f in _record(key).fees if f.legal_basis and "TT 117/2026/TT-BTC" in f.legal_basis]
+        assert waivers, key
+        assert all(f.amount == 0 and f.valid_from == date(2026, 8, 15) and f.valid_to == date(2027, 2, 28) for f in waivers), key
+        assert all(f.confidence.value == "unconfirmed" for f in waivers), f"{key}: NQ 66.22 conditions are unverified"

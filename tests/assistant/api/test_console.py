@@ -649,7 +649,7 @@ def test_console_checklist_personalised_for_passport(staff_client: TestClient) -
     assert "Cấp hộ chiếu mới (mức giảm" not in html  # the first-issue fee does not apply
     assert "Chữ ký trên tờ khai của cha, mẹ" not in html  # only for children
     assert "Nộp lệ phí trực tuyến" in html  # the online steps
-    assert "15/07/2026" in html and "https://dichvucong.gov.vn/" in html
+    assert "15/07/2026" in html and "https://dichvucong.bocongan.gov.vn/" in html
     assert "@media print" in html
     assert 'value="lost" selected' in html
 
