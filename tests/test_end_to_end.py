@@ -8,21 +8,44 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from tests.browser import CHROMIUM, Browser
+from tests.conftest import TODAY
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.slow
 STEP = re.compile(r"Bước (\d+)/(\d+):")
 
 
+class DatedServer(LiveServer):
+    """A live server whose "today" is set through ``ASSISTANT_TODAY``, never taken from the calendar."""
+
+    def __init__(self, *, today: date, database_url: str, log: Path) -> None:
+        super().__init__(database_url=database_url, log=log)
+        self.today = today
+
+    def env(self) -> dict[str, str]:
+        env = super().env()
+        env["ASSISTANT_TODAY"] = self.today.isoformat()
+        return env
+
+    def on(self, day: date) -> DatedServer:
+        """Restart the server on ``day`` (a no-op when it already runs on that day)."""
+        if day != self.today:
+            self.stop()
+            self.today = day
+            self.start()
+        return self
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatedServer]:
     folder = tmp_path_factory.mktemp("e2e")
-    live = LiveServer(database_url=f"sqlite:///{folder / 'assistant.db'}", log=folder / "server.log")
+    live = DatedServer(today=TODAY, database_url=f"sqlite:///{folder / 'assistant.db'}", log=folder / "server.log")
     loaded = live.cli("procedures", "load")
     assert loaded.returncode == 0, loaded.stderr
     live.start()
@@ -47,11 +70,25 @@ def test_greeting_in_vietnamese(server: LiveServer) -> None:
     assert "Xem tất cả dịch vụ" in server.buttons(replies)
 
 
-def test_fee_question_answers_fee_with_source_and_next_moves(server: LiveServer) -> None:
-    replies = server.say("fee-1", "làm hộ chiếu hết bao nhiêu tiền")
+# Both sides of each date switch, on the server's own clock (ASSISTANT_TODAY): the TT 64/2025 reduced passport
+# fee ends on 31/12/2026, the TT 117/2026 waiver on 28/02/2027.
+@pytest.mark.parametrize(
+    ("today", "shown", "not_shown"),
+    [
+        (TODAY, ["100.000 đồng", "31/12/2026", "TT 64/2025/TT-BTC", "TT 117/2026/TT-BTC"], []),
+        (date(2027, 1, 2), ["TT 117/2026/TT-BTC", "TT 28/2026/TT-BTC"], ["100.000 đồng", "TT 64/2025/TT-BTC"]),
+        (date(2027, 3, 2), ["TT 28/2026/TT-BTC"], ["100.000 đồng", "TT 64/2025/TT-BTC", "TT 117/2026"]),
+    ],
+    indirect=["today"],
+)
+def test_fee_question_answers_fee_with_source_and_next_moves(
+    server: DatedServer, today: date, shown: list[str], not_shown: list[str]
+) -> None:
+    replies = server.on(today).say(f"fee-{today:%Y%m%d}", "làm hộ chiếu hết bao nhiêu tiền")
     text = server.texts(replies)
-    assert "Lệ phí" in text and "100.000 đồng" in text and "31/12/2026" in text
-    assert "Nguồn:" in text and "đối chiếu ngày" in text and "dichvucong.gov.vn" in text
+    assert "Lệ phí" in text and all(t in text for t in shown), text
+    assert not any(t in text for t in not_shown), text
+    assert "Nguồn:" in text and "nguồn được kiểm tra ngày" in text and "dichvucong" in text
     assert {"Xem giấy tờ cần chuẩn bị", "Hướng dẫn làm online từng bước", "Gặp cán bộ"} <= set(server.buttons(replies))
 
 
