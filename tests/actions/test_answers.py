@@ -140,14 +140,12 @@ def test_render_unconfirmed_not_needed_documents_carry_the_caution(actions_catal
     assert "Việc không cần mang" not in render_aspect(actions_catalogue.get("ho-chieu"), "documents", {})
 
 
-def test_common_today_is_vietnams_date_by_default() -> None:
-    # The autouse fixture patches actions.common.today; the real one delegates to assistant.catalogue.dates.
-    import importlib
-
-    fresh = importlib.reload(importlib.import_module("actions.common"))
+def test_common_today_is_vietnams_date_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The autouse fixture patches actions.common.today; undone, the real one is Vietnam's date.
     from assistant.catalogue.dates import vietnam_today
 
-    assert fresh.today() == vietnam_today()
+    monkeypatch.undo()
+    assert actions.common.today() == vietnam_today()
 
 
 def test_render_unconfirmed_facts_carry_a_caution(actions_catalogue: Any) -> None:
