@@ -30,8 +30,12 @@ FLOORS: dict[str, float] = {
     "stripped_procedure_top1": 0.96,
     "intent": 0.97,
     "aspect": 0.90,
-    "situation_top1": 0.92,
-    "situation_top3": 0.98,
+    # 0.92 / 0.98 until December 2026: real out-of-scope questions (land disputes, inheritance, banks) were
+    # added to the training data so that they stay out of scope (#11); three held-out situations that sit
+    # on that border (a land transfer by inheritance, a land purchase, a bank asking for the old CMND
+    # number) now read as out of scope. The goal stays 0.90 / 0.97.
+    "situation_top1": 0.91,
+    "situation_top3": 0.97,
 }
 
 
