@@ -178,13 +178,21 @@ def answers_of(tracker: Tracker) -> Dict[str, str]:
     return dict(answers) if isinstance(answers, dict) else {}
 
 
-def how_to_submit(procedure: Procedure) -> str:
-    """Online (fully or partly) and in person: what "làm online được không", "nộp ở đâu cũng được không" ask."""
+def how_to_submit(procedure: Procedure, answers: Optional[Dict[str, str]] = None) -> str:
+    """Online (fully or partly) and in person: what "làm online được không", "có phải lên công an không" ask.
+
+    For a procedure done online only in part, the steps of the citizen's case that are done in person
+    (their titles start with "Đến …") are named.
+    """
     online = "toàn trình (làm hết trên mạng)" if procedure.online.value == "full" else "một phần (có bước phải đến trực tiếp)"
-    return (
+    text = (
         f"Nộp online {online} trên Cổng Dịch vụ công quốc gia hoặc ứng dụng VNeID; "
         "nộp trực tiếp được tại bất kỳ Trung tâm phục vụ hành chính công cấp xã nào trong tỉnh."
     )
+    in_person = [s for s in procedure.steps_for(answers or {}) if s.title.startswith("Đến ")]
+    if procedure.online.value != "full" and in_person:
+        text += " Phải đến trực tiếp: " + "; ".join(f"{s.title.lower()} ({s.text})" for s in in_person)
+    return text
 
 
 def render_aspect(procedure: Procedure, aspect: str, answers: Dict[str, str]) -> str:
@@ -213,7 +221,7 @@ def _aspect_text(procedure: Procedure, aspect: str, answers: Dict[str, str]) -> 
         fact = procedure.processing_time
         return f"Thời gian giải quyết – {name}: {fact.text}{caution(fact.confidence)}"
     if aspect == "where":
-        return f"Nơi giải quyết – {name}: {procedure.agency}.\n{how_to_submit(procedure)}"
+        return f"Nơi giải quyết – {name}: {procedure.agency}.\n{how_to_submit(procedure, answers)}"
     if aspect == "result":
         fact = procedure.result
         return f"Kết quả – {name}: {fact.text}{caution(fact.confidence)}"
@@ -221,10 +229,10 @@ def _aspect_text(procedure: Procedure, aspect: str, answers: Dict[str, str]) -> 
         if procedure.eligibility is None:
             return (
                 f"Điều kiện – {name}: mình chưa có thông tin được xác nhận về đối tượng/điều kiện. "
-                f"Bạn xem chi tiết trên cổng: {procedure.portal_url}\n{how_to_submit(procedure)}"
+                f"Bạn xem chi tiết trên cổng: {procedure.portal_url}\n{how_to_submit(procedure, answers)}"
             )
         fact = procedure.eligibility
-        return f"Ai được làm – {name}: {fact.text}{caution(fact.confidence)}\n{how_to_submit(procedure)}"
+        return f"Ai được làm – {name}: {fact.text}{caution(fact.confidence)}\n{how_to_submit(procedure, answers)}"
     if aspect == "steps":
         steps = procedure.steps_for(answers)
         lines = [f"Các bước làm online – {name} ({len(steps)} bước):"]

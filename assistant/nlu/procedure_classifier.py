@@ -146,11 +146,11 @@ class _AliasMatcher:
         That is a name with nothing but follow-up words around it, or a switch frame ("còn …", "thế …",
         "không phải, ý em là …", "… thì sao", "… chứ") with no aspect cue at all.
         """
+        if _SWITCH_FRAME.search(folded) and not cue_groups(_SWITCH_TAIL.sub("", folded)):
+            return True
         rest, longest = self._outside_names(folded)
         if longest < 4:
             return False
-        if _SWITCH_FRAME.search(folded) and not cue_groups(_SWITCH_TAIL.sub("", folded)):
-            return True
         text = " " + " ".join(rest) + " "
         for phrase in _FOLLOWUP_PHRASES:
             text = text.replace(f" {phrase} ", " ")
