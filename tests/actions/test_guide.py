@@ -12,10 +12,16 @@ from actions.guide import (
     ActionGuideNext,
     ActionGuidePrevious,
     ActionRestart,
+    ActionStartGuide,
     ValidateGuideForm,
     match_option,
     match_yes_no,
 )
+
+
+def at_step(key: str, index: int) -> list:
+    """The slots of a walkthrough showing step ``index`` of ``key``."""
+    return [SlotSet("guide_step", index), SlotSet("procedure", key), SlotSet("aspect", "steps")]
 
 
 @pytest.fixture
@@ -42,35 +48,46 @@ def test_guide_match_yes_no(said: str, expected: str | None) -> None:
 
 async def test_guide_form_asks_vneid_then_the_record_questions(actions_catalogue: Any, dispatcher: Any, tracker_from: Any) -> None:
     form = ValidateGuideForm()
-    tracker = tracker_from({"procedure": "ho-chieu"})
+    tracker = tracker_from({"guide_procedure": "ho-chieu"})
     assert await form.required_slots([], dispatcher, tracker, {}) == ["guide_form_vneid", "guide_form_q1", "guide_form_q2"]
-    no_vneid = tracker_from({"procedure": "ho-chieu", "guide_form_vneid": "no"})
+    no_vneid = tracker_from({"guide_procedure": "ho-chieu", "guide_form_vneid": "no"})
     assert await form.required_slots([], dispatcher, no_vneid, {}) == ["guide_form_vneid"]
 
 
 async def test_guide_form_answer_is_stored_by_option_id(actions_catalogue: Any, dispatcher: Any, tracker_from: Any) -> None:
     form = ValidateGuideForm()
-    tracker = tracker_from({"procedure": "ho-chieu", "guide_answers": {}})
+    tracker = tracker_from({"guide_procedure": "ho-chieu", "guide_answers": {}})
     assert form.validate_guide_form_q1("bị mất", dispatcher, tracker, {}) == {
         "guide_form_q1": "lost",
         "guide_answers": {"situation": "lost"},
+        "known_answers": {"ho-chieu": {"situation": "lost"}},
     }
+    # a button's payload is the option id, underscores and all
+    lltp = tracker_from({"guide_procedure": "ly-lich-tu-phap", "guide_answers": {}})
+    assert form.validate_guide_form_q1("so_1", dispatcher, lltp, {})["guide_form_q1"] == "so_1"
     assert form.validate_guide_form_q1("không biết", dispatcher, tracker, {}) == {"guide_form_q1": None}
     assert "chọn giúp mình" in dispatcher.messages[-1]["text"]
 
 
 async def test_guide_checklist_lists_what_not_to_bring_then_step_one(actions_catalogue: Any, dispatcher: Any, tracker_from: Any) -> None:
-    tracker = tracker_from({"procedure": "ho-chieu", "guide_form_vneid": "yes", "guide_answers": {"situation": "lost", "applicant": "self"}})
+    tracker = tracker_from({"guide_procedure": "ho-chieu", "guide_form_vneid": "yes", "guide_answers": {"situation": "lost", "applicant": "self"}})
     events = await ActionGuideChecklist().run(dispatcher, tracker, {})
-    assert events == [SlotSet("guide_step", 0), SlotSet("guide_answers", {"situation": "lost", "applicant": "self"})]
+    assert events == [
+        SlotSet("guide_procedure", "ho-chieu"),
+        SlotSet("guide_answers", {"situation": "lost", "applicant": "self"}),
+        *at_step("ho-chieu", 0),
+    ]
     checklist, step = dispatcher.messages
+    assert checklist["custom"] == {"procedure": "ho-chieu", "aspect": "documents", "step": None, "steps": None}
+    total = len(actions_catalogue.get("ho-chieu").steps_for({"situation": "lost", "applicant": "self"}))
+    assert step["custom"] == {"procedure": "ho-chieu", "aspect": "steps", "step": 1, "steps": total}
     assert "Bạn KHÔNG cần mang/nộp" in checklist["text"] and "Nguồn:" in checklist["text"]
     assert step["text"].startswith("Bước 1/")
     assert [b["title"] for b in step["buttons"]] == ["Tiếp theo", "Quay lại", "Nhắc lại", "Gặp cán bộ"]
 
 
 async def test_guide_without_vneid_detours_through_the_account(actions_catalogue: Any, dispatcher: Any, tracker_from: Any) -> None:
-    tracker = tracker_from({"procedure": "ho-chieu", "guide_form_vneid": "no"})
+    tracker = tracker_from({"guide_procedure": "ho-chieu", "guide_form_vneid": "no"})
     events = await ActionGuideChecklist().run(dispatcher, tracker, {})
     assert SlotSet("procedure", "tai-khoan-vneid-muc-2") in events
     assert SlotSet("return_to", "ho-chieu") in events
@@ -78,35 +95,85 @@ async def test_guide_without_vneid_detours_through_the_account(actions_catalogue
 
 
 async def test_guide_next_and_previous_move_one_step(actions_catalogue: Any, dispatcher: Any, tracker_from: Any) -> None:
-    slots = {"procedure": "ho-chieu", "guide_step": 1, "guide_answers": {"situation": "first", "applicant": "self"}}
-    assert await ActionGuideNext().run(dispatcher, tracker_from(slots), {}) == [SlotSet("guide_step", 2)]
+    slots = {"guide_procedure": "ho-chieu", "guide_step": 1, "guide_answers": {"situation": "first", "applicant": "self"}}
+    assert await ActionGuideNext().run(dispatcher, tracker_from(slots), {}) == at_step("ho-chieu", 2)
     assert dispatcher.messages[-1]["text"].startswith("Bước 3/")
-    assert await ActionGuidePrevious().run(dispatcher, tracker_from(slots), {}) == [SlotSet("guide_step", 0)]
+    assert await ActionGuidePrevious().run(dispatcher, tracker_from(slots), {}) == at_step("ho-chieu", 0)
     assert dispatcher.messages[-1]["text"].startswith("Bước 1/")
+
+
+async def test_guide_previous_on_the_first_step_stays_on_it(actions_catalogue: Any, dispatcher: Any, tracker_from: Any) -> None:
+    slots = {"guide_procedure": "ho-chieu", "guide_step": 0, "guide_answers": {"situation": "first", "applicant": "self"}}
+    assert await ActionGuidePrevious().run(dispatcher, tracker_from(slots), {}) == at_step("ho-chieu", 0)
+    assert "bước đầu tiên" in dispatcher.messages[0]["text"]
+    assert dispatcher.messages[-1]["text"].startswith("Bước 1/") and dispatcher.messages[-1]["custom"]["step"] == 1
 
 
 async def test_guide_past_the_last_step_gives_result_and_rating(actions_catalogue: Any, dispatcher: Any, tracker_from: Any) -> None:
     answers = {"situation": "first", "applicant": "self"}
     last = len(actions_catalogue.get("ho-chieu").steps_for(answers)) - 1
-    events = await ActionGuideNext().run(dispatcher, tracker_from({"procedure": "ho-chieu", "guide_step": last, "guide_answers": answers}), {})
-    assert events == [SlotSet("guide_step", None)]
+    events = await ActionGuideNext().run(dispatcher, tracker_from({"guide_procedure": "ho-chieu", "guide_step": last, "guide_answers": answers}), {})
+    assert events == [SlotSet("guide_step", None), SlotSet("procedure", "ho-chieu")]
     assert "Kết quả" in dispatcher.messages[0]["text"]
     assert [b["title"] for b in dispatcher.messages[-1]["buttons"]] == ["1", "2", "3", "4", "5"]
 
 
 async def test_guide_next_outside_a_walkthrough_offers_one(actions_catalogue: Any, dispatcher: Any, tracker_from: Any) -> None:
-    assert await ActionGuideNext().run(dispatcher, tracker_from({"procedure": "ho-chieu"}), {}) == []
+    assert await ActionGuideNext().run(dispatcher, tracker_from({}), {}) == []
     assert "chưa làm dở" in dispatcher.messages[0]["text"]
+    # after a passport answer, "tiếp" offers that passport's guide
+    await ActionGuideNext().run(dispatcher, tracker_from({"procedure": "ho-chieu"}), {})
+    assert "Hộ chiếu" in dispatcher.messages[-1]["text"]
+    assert any(b["payload"].startswith("/start_guide") for b in dispatcher.messages[-1]["buttons"])
 
 
 async def test_guide_restart_goes_back_to_step_one(actions_catalogue: Any, dispatcher: Any, tracker_from: Any) -> None:
-    slots = {"procedure": "ho-chieu", "guide_step": 4, "guide_answers": {}}
-    assert await ActionRestart().run(dispatcher, tracker_from(slots), {}) == [SlotSet("guide_step", 0)]
+    slots = {"guide_procedure": "ho-chieu", "guide_step": 4, "guide_answers": {}}
+    assert await ActionRestart().run(dispatcher, tracker_from(slots), {}) == at_step("ho-chieu", 0)
     assert dispatcher.messages[-1]["text"].startswith("Bước 1/")
 
 
 async def test_guide_restart_is_silent_while_with_staff(actions_catalogue: Any, dispatcher: Any, tracker_from: Any) -> None:
     from rasa_sdk.events import ConversationPaused
 
-    events = await ActionRestart().run(dispatcher, tracker_from({"procedure": "ho-chieu", "guide_step": 2}, paused=True), {})
+    events = await ActionRestart().run(dispatcher, tracker_from({"guide_procedure": "ho-chieu", "guide_step": 2}, paused=True), {})
     assert events == [ConversationPaused()] and dispatcher.messages == []
+
+
+async def test_guide_start_skips_what_the_citizen_already_said(actions_catalogue: Any, dispatcher: Any, tracker_from: Any) -> None:
+    tracker = tracker_from({"procedure": "the-can-cuoc"}, text="mat cccd roi lam lai the nao")
+    events = await ActionStartGuide().run(dispatcher, tracker, {})
+    assert SlotSet("guide_form_q1", "lost") in events
+    assert SlotSet("guide_answers", {"situation": "lost"}) in events
+    assert "hỏi nhanh" in dispatcher.messages[0]["text"]  # the VNeID question is still to come
+
+
+@pytest.mark.parametrize(
+    ("said", "intent", "expected"),
+    [
+        ("mất rồi", "deny", {"guide_form_q1": "lost"}),
+        ("làm cho con 5 tuổi", "ask_procedure", {}),  # not the question asked: left for q2
+        ("phí bao nhiêu nhỉ", "ask_procedure", {}),  # a side question: the form steps aside
+        ("tiếp", "next_step", {}),
+        ("ừm", "affirm", {"guide_form_q1": None}),  # an answer, but to nothing asked: ask again
+    ],
+)
+async def test_guide_form_reads_free_text_answers(
+    actions_catalogue: Any, dispatcher: Any, tracker_from: Any, said: str, intent: str, expected: dict
+) -> None:
+    form = ValidateGuideForm()
+    tracker = tracker_from(
+        {"guide_procedure": "ho-chieu", "guide_form_vneid": "yes", "requested_slot": "guide_form_q1"}, text=said, intent=intent
+    )
+    assert await form.extract_guide_form_q1(dispatcher, tracker, {}) == expected
+
+
+async def test_guide_form_fills_a_later_question_from_situation_words(actions_catalogue: Any, dispatcher: Any, tracker_from: Any) -> None:
+    form = ValidateGuideForm()
+    tracker = tracker_from(
+        {"guide_procedure": "ho-chieu", "guide_form_vneid": "yes", "requested_slot": "guide_form_q1"},
+        text="hộ chiếu cho bé nhà em 3 tuổi, lần đầu",
+        intent="ask_procedure",
+    )
+    assert await form.extract_guide_form_q1(dispatcher, tracker, {}) == {"guide_form_q1": "first"}
+    assert await form.extract_guide_form_q2(dispatcher, tracker, {}) == {"guide_form_q2": "child"}
