@@ -121,7 +121,8 @@ SWITCH_DAYS = (date(2026, 12, 31), date(2027, 1, 1), date(2027, 1, 2), date(2027
 def today(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> date:
     """Vietnam's "today" as the code under test sees it: :data:`TODAY`, or the day a test asks for.
 
-    It patches ``actions.common.today`` (the one place answers take the date from). A test chooses the
+    It patches ``actions.common.today`` (the one place answers take the date from) and the catalogue
+    service's default day (the printed checklist). A test chooses the
     day with ``@pytest.mark.parametrize("today", [date(2027, 1, 2)], indirect=True)``; code that takes
     the day as a parameter (``check_dates``, ``validate``, ``fees_for``) gets this fixture's value.
     """
@@ -129,4 +130,6 @@ def today(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> da
 
     day: date = getattr(request, "param", TODAY)
     monkeypatch.setattr(actions.common, "today", lambda: day)
+    # the staff console's printed checklist judges fees through the catalogue service
+    monkeypatch.setattr("assistant.catalogue.service.vietnam_today", lambda **_: day)
     return day

@@ -13,6 +13,7 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -702,3 +703,9 @@ def test_console_analytics_counts(staff_client: TestClient) -> None:
     assert "Cấp hộ chiếu phổ thông ở trong nước" in html
     assert re.search(r"Cấp, cấp đổi, cấp lại thẻ căn cước</td><td class=\"num\">2</td><td class=\"num\">1</td>", html)
     assert "Tính trên 4 tin nhắn" in html
+
+
+@pytest.mark.parametrize("today", [date(2027, 1, 2)], indirect=True)
+def test_console_checklist_after_the_reduction_ended(staff_client: TestClient, today: date) -> None:
+    html = staff_client.get("/staff/checklist", params={"procedure": "ho-chieu", "situation": "lost", "applicant": "self"}).text
+    assert "200.000 đồng" not in html and "TT 28/2026/TT-BTC" in html
