@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Set
 from rasa_sdk import Tracker
 
 from assistant.catalogue.dates import vietnam_today
-from assistant.catalogue.schema import AppliedFee, Procedure
+from assistant.catalogue.schema import AppliedFee, Procedure, applies
 from assistant.catalogue.service import Catalogue
 from assistant.errors import ProcedureNotFound
 from assistant.settings import get_settings
@@ -163,7 +163,9 @@ def caveat_line(procedure: Procedure, aspect: str, answers: Dict[str, str]) -> s
     parts = [
         c.text
         for c in procedure.caveats
-        if any(t.value in topics for t in c.about) and (c.valid_to is None or c.valid_to >= day)
+        if any(t.value in topics for t in c.about)
+        and (c.valid_to is None or c.valid_to >= day)
+        and applies(c.when, answers)
     ]
     if aspect == "documents":
         unsure = [d.name for d in procedure.documents_for(answers).not_needed if caution(d.confidence)]

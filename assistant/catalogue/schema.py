@@ -359,13 +359,15 @@ class Caveat(_Model):
     """Something unconfirmed, missing or local about the record.
 
     A caveat with ``about`` is shown in chat, in one short line under the answers on those aspects, until
-    ``valid_to`` (when set) has passed; one without ``about`` is kept for staff and the API only. In the
-    YAML a plain string is a caveat without ``about``.
+    ``valid_to`` (when set) has passed, and only to citizens whose answers it applies to (``when``, as for
+    steps); one without ``about`` is kept for staff and the API only. In the YAML a plain string is a
+    caveat without ``about``.
     """
 
     text: Text
     about: list[CaveatTopic] = []
     valid_to: RecordDate | None = None
+    when: When | None = None
 
     @validator("about")
     def _short_when_shown(cls, about: list[CaveatTopic], values: dict[str, Any]) -> list[CaveatTopic]:
@@ -680,7 +682,7 @@ def _raise_on_duplicates(ids: list[str], *, what: str) -> None:
 def _cross_field_problems(values: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
     """Yield (field path, message) for inconsistencies between fields of one record."""
     options = {q.id: {o.id for o in q.options} for q in values["questions"]}
-    for section in ("steps", "documents", "fees"):
+    for section in ("steps", "documents", "fees", "caveats"):
         for i, item in enumerate(values[section]):
             for question_id, option_ids in (item.when or {}).items():
                 path = f"{section}.{i}.when.{question_id}"

@@ -123,3 +123,11 @@ async def test_context_side_question_offers_the_way_back_to_the_step(actions_cat
 )
 def test_engine_answer_metadata_rides_on_its_text(messages: list, expected: list) -> None:
     assert [(r.text, r.custom) for r in replies_of(messages, "a")] == expected
+
+
+def test_context_caveat_about_another_situation_is_not_shown(actions_catalogue: Any) -> None:
+    from actions.common import render_aspect
+
+    passport = actions_catalogue.get("ho-chieu")
+    assert "mất, hỏng" not in render_aspect(passport, "fee", {"situation": "first", "applicant": "self"})
+    assert "Cấp lại do mất, hỏng có được miễn" in render_aspect(passport, "fee", {"situation": "lost", "applicant": "self"})
