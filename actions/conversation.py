@@ -9,7 +9,7 @@ from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import BUTTON_HUMAN, BUTTON_SERVICES, catalogue, entity, get_procedure
-from actions.procedures import answer, choose_procedure_buttons, resume_button
+from actions.procedures import answer, choose_procedure_buttons, resume_button, walkthrough_buttons
 from assistant.settings import get_settings
 
 
@@ -57,6 +57,10 @@ class ActionHandleAffirm(Action):
         candidates = tracker.get_slot("candidates") or []
         if len(candidates) == 1:
             return answer(dispatcher, tracker, candidates[0], tracker.get_slot("aspect") or "overview")
+        walkthrough = walkthrough_buttons(tracker)
+        if walkthrough:  # "có rồi", "ok" during the steps: the way on, without skipping a step unasked
+            dispatcher.utter_message(text="Vâng ạ. Xong bước này thì bạn bấm để đi tiếp nhé.", buttons=walkthrough + [BUTTON_HUMAN])
+            return []
         dispatcher.utter_message(text="Vâng ạ. Bạn cần mình giúp gì tiếp?", buttons=[BUTTON_SERVICES, BUTTON_HUMAN])
         return []
 
@@ -76,7 +80,7 @@ class ActionHandleDeny(Action):
                 buttons=[BUTTON_SERVICES, BUTTON_HUMAN],
             )
             return [SlotSet("candidates", None)]
-        buttons = [BUTTON_SERVICES, BUTTON_HUMAN]
+        buttons = walkthrough_buttons(tracker) + [BUTTON_SERVICES, BUTTON_HUMAN]
         button = resume_button(tracker)
         if button:
             buttons.insert(0, button)

@@ -252,6 +252,10 @@ class ValidateGuideForm(FormValidationAction):
         procedure, question = self._question(tracker, slot)
         if question is None:
             return None
+        known = tracker.get_slot("known_answers")
+        if isinstance(known, dict) and question.id in (known.get(procedure.key) or {}):
+            # answered meanwhile, e.g. by a situation button under a side answer
+            return str(known[procedure.key][question.id])
         cued = situation_cues().answers(procedure.key, text).get(question.id)
         if cued is not None:
             return cued
@@ -270,10 +274,10 @@ class ValidateGuideForm(FormValidationAction):
         if tracker.get_slot(slot) is not None or entity(tracker, "option"):
             return {}
         text = tracker.latest_message.get("text") or ""
-        if text.startswith("/"):
-            return {}
         intent = tracker.latest_message.get("intent", {}).get("name")
         value = self._typed_answer(slot, tracker)
+        if text.startswith("/"):  # a button of another reply: only what it already told us counts
+            return {slot: value} if value is not None and slot != "guide_form_vneid" else {}
         if value is not None:
             return {slot: value}
         if tracker.get_slot("requested_slot") != slot or intent in NOT_ANSWERS or intent in ("request_human", "restart"):

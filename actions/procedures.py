@@ -97,8 +97,11 @@ def walkthrough_buttons(tracker: Tracker) -> List[Dict[str, str]]:
     step = tracker.get_slot("guide_step")
     if guide is None or step is None or tracker.active_loop.get("name"):
         return []
+    answers = tracker.get_slot("guide_answers")
+    total = len(guide.steps_for(answers if isinstance(answers, dict) else {}))
+    onward = f"bước {int(step) + 2}" if int(step) + 1 < total else "hoàn tất"
     return [
-        {"title": f"Tiếp tục {guide.short_name}: bước {int(step) + 2}", "payload": "/next_step"},
+        {"title": f"Tiếp tục {guide.short_name}: {onward}", "payload": "/next_step"},
         {"title": f"Nhắc lại bước {int(step) + 1}", "payload": "/repeat_step"},
     ]
 
