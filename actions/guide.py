@@ -271,8 +271,10 @@ class ValidateGuideForm(FormValidationAction):
         Button presses arrive as the ``option`` entity (domain slot mapping). A question or anything else that
         is not an answer leaves the slot alone, so the form steps aside for the rules of the interrupted form.
         """
-        if tracker.get_slot(slot) is not None or entity(tracker, "option"):
+        if tracker.get_slot(slot) is not None:
             return {}
+        if entity(tracker, "option") and tracker.get_slot("requested_slot") == slot:
+            return {}  # a button of this question: the domain's slot mapping reads it
         text = tracker.latest_message.get("text") or ""
         intent = tracker.latest_message.get("intent", {}).get("name")
         value = self._typed_answer(slot, tracker)

@@ -177,3 +177,16 @@ async def test_guide_form_fills_a_later_question_from_situation_words(actions_ca
     )
     assert await form.extract_guide_form_q1(dispatcher, tracker, {}) == {"guide_form_q1": "first"}
     assert await form.extract_guide_form_q2(dispatcher, tracker, {}) == {"guide_form_q2": "child"}
+
+
+async def test_guide_form_takes_an_answer_given_meanwhile(actions_catalogue: Any, dispatcher: Any, tracker_from: Any) -> None:
+    # "Cấp lại (mất thẻ)" pressed under a fee answer while the VNeID question waited, then "Có rồi"
+    form = ValidateGuideForm()
+    tracker = tracker_from(
+        {"guide_procedure": "the-can-cuoc", "requested_slot": "guide_form_vneid", "known_answers": {"the-can-cuoc": {"situation": "lost"}}},
+        text='/choose_option{"option": "yes"}',
+        intent="choose_option",
+        entities=[{"entity": "option", "value": "yes"}],
+    )
+    assert await form.extract_guide_form_vneid(dispatcher, tracker, {}) == {}
+    assert await form.extract_guide_form_q1(dispatcher, tracker, {}) == {"guide_form_q1": "lost"}
