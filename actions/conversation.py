@@ -2,15 +2,52 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import BUTTON_HUMAN, BUTTON_SERVICES, catalogue, entity, get_procedure
+from actions.context import situation_cues
 from actions.procedures import answer, choose_procedure_buttons, resume_button, walkthrough_buttons
 from assistant.settings import get_settings
+
+
+SHORT_UPDATE_WORDS = 8
+
+
+def situation_update(dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[List[EventType]]:
+    """'Vợ em người Hàn Quốc', 'bé mới 3 tuổi': a message that only tells more about the citizen's case.
+
+    When it answers an interview question of the procedure being talked about (and no other), the last
+    aspect is answered again for that case. None when the message is not such an update.
+    """
+    key = tracker.get_slot("procedure")
+    text = tracker.latest_message.get("text") or ""
+    # Such updates are short; a long message is a question of its own ("tranh chấp thừa kế với anh em …").
+    if not key or tracker.active_loop.get("name") or len(text.split()) > SHORT_UPDATE_WORDS:
+        return None
+    said = situation_cues().answers(key, text)
+    if not said:
+        return None
+    return answer(dispatcher, tracker, key, tracker.get_slot("aspect") or "overview")
+
+
+class ActionOutOfScope(Action):
+    """Outside the 26 procedures: say so and where to ask — unless it only tells more about the case."""
+
+    def name(self) -> str:
+        return "action_out_of_scope"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        update = situation_update(dispatcher, tracker)
+        if update is not None:
+            return update
+        dispatcher.utter_message(response="utter_out_of_scope")
+        return []
 
 
 class ActionFallback(Action):
@@ -22,6 +59,9 @@ class ActionFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
+        update = situation_update(dispatcher, tracker)
+        if update is not None:
+            return update
         misses = int(tracker.get_slot("fallback_count") or 0) + 1
         text = tracker.latest_message.get("text") or ""
         keys = [r["key"] for r in tracker.latest_message.get("procedure_ranking") or []][:3]

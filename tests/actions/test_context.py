@@ -131,3 +131,18 @@ def test_context_caveat_about_another_situation_is_not_shown(actions_catalogue: 
     passport = actions_catalogue.get("ho-chieu")
     assert "mất, hỏng" not in render_aspect(passport, "fee", {"situation": "first", "applicant": "self"})
     assert "Cấp lại do mất, hỏng có được miễn" in render_aspect(passport, "fee", {"situation": "lost", "applicant": "self"})
+
+
+async def test_context_a_message_that_only_tells_the_case_updates_the_answer(
+    actions_catalogue: Any, dispatcher: Any, tracker_from: Any
+) -> None:
+    from actions.conversation import ActionOutOfScope
+
+    slots = {"procedure": "dang-ky-ket-hon", "aspect": "documents"}
+    events = await ActionOutOfScope().run(dispatcher, tracker_from(slots, text="vo e nguoi han quoc", intent="out_of_scope"), {})
+    assert SlotSet("known_answers", {"dang-ky-ket-hon": {"situation": "foreign"}}) in events
+    assert dispatcher.messages[0]["custom"]["aspect"] == "documents"
+    # a real out-of-scope question is still one
+    dispatcher.messages.clear()
+    assert await ActionOutOfScope().run(dispatcher, tracker_from(slots, text="thời tiết mai thế nào", intent="out_of_scope"), {}) == []
+    assert dispatcher.messages[0]["response"] == "utter_out_of_scope"
