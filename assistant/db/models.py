@@ -28,6 +28,7 @@ __all__ = [
     "Feedback",
     "Handoff",
     "HandoffStatus",
+    "OutboxRow",
     "JSONType",
     "ProcedureRow",
     "StaffUser",
@@ -101,6 +102,17 @@ class Handoff(Base):
     assigned_to: str | None = Column(String(255), nullable=True)
     created_at: datetime = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     updated_at: datetime = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
+    #: ``chat`` (staff answer in the conversation; the bot is silent) or ``callback`` (out of desk hours: the
+    #: citizen left a phone number or e-mail, or declined; the bot answers meanwhile).
+    mode: str = Column(String(16), nullable=False, default="chat")
+    #: A chat hand-off with no staff action by then goes back to the bot (None: never; out-of-hours ones).
+    expires_at: datetime | None = Column(DateTime(timezone=True), nullable=True)
+    #: Out of hours: ``consent`` (asked whether to leave a contact), ``contact`` (asked for it), ``done``, ``declined``.
+    callback_state: str | None = Column(String(16), nullable=True)
+    #: The phone number or e-mail the citizen agreed to leave for a call-back (never logged unmasked).
+    callback_contact: str | None = Column(String(255), nullable=True)
+    #: Why it was closed: ``staff`` (handed back), ``timeout`` (no staff action in time).
+    closed_reason: str | None = Column(String(16), nullable=True)
 
 
 class Feedback(Base):
@@ -115,6 +127,36 @@ class Feedback(Base):
     rating: int | None = Column(Integer, nullable=True)
     comment: str | None = Column(Text, nullable=True)
     created_at: datetime = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class OutboxRow(Base):
+    """A platform message in or out, kept until it is answered or delivered (survives a crash or restart).
+
+    ``direction`` ``in``: a citizen's Zalo/Messenger event accepted by the webhook (``payload``: text, metadata);
+    ``key`` (the platform's message id) makes a redelivered event a no-op. ``direction`` ``out``: the bot's replies
+    to one event, as the platform's message bodies (``payload["messages"]``); ``sent`` counts those delivered.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint("direction IN ('in', 'out')", name="direction"),
+        CheckConstraint("status IN ('pending', 'processing', 'done', 'failed')", name="status"),
+        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: int = Column(Integer, primary_key=True, autoincrement=True)
+    key: str | None = Column(String(255), nullable=True, unique=True)
+    direction: str = Column(String(8), nullable=False)
+    channel: str = Column(String(32), nullable=False)
+    recipient: str = Column(String(255), nullable=False, index=True)
+    payload: dict[str, Any] = Column(JSONType, nullable=False, default=dict)
+    status: str = Column(String(16), nullable=False, default="pending")
+    attempts: int = Column(Integer, nullable=False, default=0)
+    sent: int = Column(Integer, nullable=False, default=0)
+    last_error: str | None = Column(String(255), nullable=True)
+    next_attempt_at: datetime = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    created_at: datetime = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    updated_at: datetime = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
 
 
 class StaffUser(Base):
