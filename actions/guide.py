@@ -37,7 +37,7 @@ from actions.common import (
     with_source,
 )
 from actions.context import known_answers, meta, remember, situation_cues
-from actions.procedures import resume_button
+from actions.procedures import CONFIRM_BELOW, resume_button
 from assistant.catalogue.schema import Procedure
 from assistant.text.normalize import fold
 
@@ -127,6 +127,12 @@ NOT_ANSWERS = {
 _HAS_ACCOUNT = ("co tai khoan", "da co tai khoan", "co vneid", "da co vneid", "dinh danh muc 2 roi", "co muc 2")
 
 
+def named_procedure(tracker: Tracker) -> Optional[str]:
+    """The procedure the latest message names with confidence ("hướng dẫn mình khai báo tạm vắng online")."""
+    ranking = tracker.latest_message.get("procedure_ranking") or []
+    return str(ranking[0]["key"]) if ranking and ranking[0]["confidence"] >= CONFIRM_BELOW else None
+
+
 def guide_of(tracker: Tracker) -> Optional[Procedure]:
     """The procedure of the walkthrough (or of its questions) in progress."""
     return get_procedure(tracker.get_slot("guide_procedure"))
@@ -149,7 +155,7 @@ class ActionStartGuide(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
-        key = entity(tracker, "procedure") or tracker.get_slot("procedure")
+        key = entity(tracker, "procedure") or named_procedure(tracker) or tracker.get_slot("procedure")
         procedure = get_procedure(key)
         reset = [SlotSet(s, None) for s in QUESTION_SLOTS]
         if procedure is None:

@@ -320,7 +320,9 @@ class ProcedureClassifier(GraphComponent):
         """The component's default config."""
         return {
             "procedures_dir": "procedures",
-            "intents": ["ask_procedure"],
+            # intents whose messages get a procedure ranking (the first is what an override turns a message
+            # into): "hướng dẫn mình khai báo tạm vắng online" starts the guide of the procedure it names
+            "intents": ["ask_procedure", "start_guide"],
             "ranking_length": 5,
             "C": 20.0,
             "alias_weight": 1.0,

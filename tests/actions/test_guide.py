@@ -190,3 +190,12 @@ async def test_guide_form_takes_an_answer_given_meanwhile(actions_catalogue: Any
     )
     assert await form.extract_guide_form_vneid(dispatcher, tracker, {}) == {}
     assert await form.extract_guide_form_q1(dispatcher, tracker, {}) == {"guide_form_q1": "lost"}
+
+
+async def test_guide_start_takes_the_procedure_the_message_names(actions_catalogue: Any, dispatcher: Any, tracker_from: Any) -> None:
+    ranking = [{"key": "khai-bao-tam-vang", "confidence": 0.93}, {"key": "dang-ky-tam-tru", "confidence": 0.04}]
+    tracker = tracker_from(
+        {"procedure": "ho-chieu"}, text="hướng dẫn mình khai báo tạm vắng online", intent="start_guide", parse={"procedure_ranking": ranking}
+    )
+    events = await ActionStartGuide().run(dispatcher, tracker, {})
+    assert SlotSet("guide_procedure", "khai-bao-tam-vang") in events
