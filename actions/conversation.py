@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
@@ -12,9 +13,11 @@ from actions.common import BUTTON_HUMAN, BUTTON_SERVICES, catalogue, entity, get
 from actions.context import situation_cues
 from actions.procedures import answer, choose_procedure_buttons, resume_button, walkthrough_buttons
 from assistant.settings import get_settings
-
+from assistant.text.normalize import expand_abbreviations
 
 SHORT_UPDATE_WORDS = 8
+# "mình ở Đà Nẵng", "nhà em ở Bình Dương", "tôi đang sống tại Huế" (folded)
+_LIVES_IN = re.compile(r"^(minh|em|toi|tui|chau|anh|chi|nha (em|minh|toi))( (dang|hien|thi))? (o|song o|song tai|tai|o tai) \w+")
 
 
 def situation_update(dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[List[EventType]]:
@@ -28,6 +31,8 @@ def situation_update(dispatcher: CollectingDispatcher, tracker: Tracker) -> Opti
     # Such updates are short; a long message is a question of its own ("tranh chấp thừa kế với anh em …").
     if not key or tracker.active_loop.get("name") or len(text.split()) > SHORT_UPDATE_WORDS:
         return None
+    if _LIVES_IN.search(expand_abbreviations(text)):  # "mình ở Đà Nẵng": where to go for it
+        return answer(dispatcher, tracker, key, "where")
     said = situation_cues().answers(key, text)
     if not said:
         return None

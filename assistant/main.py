@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 
 from assistant.api.routes import actions, console, health, procedures
 from assistant.channels import messenger, rest, web, zalo
+from assistant.channels.web_auth import WidgetCors
 from assistant.errors import AssistantError, ModelNotReady
 from assistant.logs import configure_logging
 from assistant.settings import Settings, get_settings
@@ -92,7 +93,8 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
     app.include_router(actions.router)
     app.include_router(web.router)
     app.include_router(console.router)
-    app.include_router(console.citizen_router)
+    # CORS on the widget's routes only, for the portals of ASSISTANT_ALLOWED_ORIGINS (and our own demo page)
+    app.add_middleware(WidgetCors, allowed_origins=settings.allowed_origin_list)
 
     @app.exception_handler(ModelNotReady)
     async def _not_ready(_request: Request, _exc: ModelNotReady) -> JSONResponse:

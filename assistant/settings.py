@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import BaseSettings, SecretStr, validator
 
@@ -37,6 +38,9 @@ class Settings(BaseSettings):
     messenger_api_base: str = "https://graph.facebook.com/v21.0"
 
     session_secret: SecretStr | None = None
+    #: Portal origins allowed to embed the web widget (comma-separated ``scheme://host[:port]``; ``*`` = any).
+    #: The assistant's own origin (the demo page) is always allowed.
+    allowed_origins: str = ""
     handoff_hours: str = "7:30–11:30 và 13:30–17:00, thứ Hai đến thứ Sáu"
     #: Pretend today is this day (YYYY-MM-DD) when judging fees and facts; unset = Vietnam's real date.
     #: For tests and demos only (e.g. to see the answers after a fee change ahead of time).
@@ -79,6 +83,37 @@ class Settings(BaseSettings):
     def messenger_enabled(self) -> bool:
         """Messenger is on only when all its secrets are set."""
         return bool(self.messenger_verify_token and self.messenger_app_secret and self.messenger_page_token)
+
+    @validator("allowed_origins")
+    def _origins_are_origins(cls, value: str) -> str:  # noqa: N805
+        """Refuse an entry that is not an origin (a path, no scheme): a typo never changes CORS silently."""
+        parse_origins(value)
+        return value
+
+    @property
+    def allowed_origin_list(self) -> list[str]:
+        """``allowed_origins`` as normalised origins (lower case, no trailing slash)."""
+        return parse_origins(self.allowed_origins)
+
+
+def parse_origins(value: str) -> list[str]:
+    """A comma-separated list of origins as ``scheme://host[:port]`` (``*`` allows any origin).
+
+    Raises:
+        ValueError: an entry is not an origin (it has a path, a query or no scheme).
+    """
+    origins: list[str] = []
+    for raw in value.split(","):
+        origin = raw.strip().rstrip("/").lower()
+        if not origin:
+            continue
+        parts = urlsplit(origin)
+        if origin != "*" and (
+            parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query or parts.fragment
+        ):
+            raise ValueError(f"not an origin (scheme://host[:port]): {raw.strip()!r}")
+        origins.append(origin)
+    return origins
 
 
 @lru_cache

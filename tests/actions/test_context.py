@@ -146,3 +146,13 @@ async def test_context_a_message_that_only_tells_the_case_updates_the_answer(
     dispatcher.messages.clear()
     assert await ActionOutOfScope().run(dispatcher, tracker_from(slots, text="thời tiết mai thế nào", intent="out_of_scope"), {}) == []
     assert dispatcher.messages[0]["response"] == "utter_out_of_scope"
+
+
+@pytest.mark.parametrize("said", ["mình ở đà nẵng", "nha em o binh duong", "tôi đang sống ở Huế"])
+async def test_context_where_the_citizen_lives_is_a_where_question(
+    actions_catalogue: Any, dispatcher: Any, tracker_from: Any, said: str
+) -> None:
+    from actions.conversation import ActionOutOfScope
+
+    events = await ActionOutOfScope().run(dispatcher, tracker_from({"procedure": "dang-ky-xe", "aspect": "fee"}, text=said), {})
+    assert SlotSet("aspect", "where") in events and dispatcher.messages[0]["text"].startswith("Nơi giải quyết")
