@@ -19,9 +19,7 @@ Messenger it is also sent through the platform's send API (:func:`~assistant.cha
 channel is not configured or the platform refuses the message, the reply stays in the transcript, marked not
 delivered, and the officer is told so.
 
-Citizen route (``citizen_router``): ``GET /webhooks/rest/staff-messages?sender=&after=`` returns
-``{"paused": bool, "messages": [{"text", "timestamp"}]}``, the staff replies written after ``after`` (a Unix
-time), which the web widget polls while the conversation is with staff.
+The citizen's side (the web widget's poll for staff replies) is in :mod:`assistant.channels.web`.
 """
 
 from __future__ import annotations
@@ -63,12 +61,11 @@ from assistant.staff import (
     session_signer,
 )
 
-__all__ = ["citizen_router", "deliver_staff_reply", "reply_delivery", "router", "send_staff_reply"]
+__all__ = ["deliver_staff_reply", "reply_delivery", "router", "send_staff_reply"]
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/staff", tags=["staff"])
-citizen_router = APIRouter(tags=["channels"])
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 SESSION_COOKIE = "assistant_staff"
@@ -79,7 +76,6 @@ MAX_REPLY_CHARS = 2000
 CLOSED_IN_QUEUE = 50
 #: At most this many recent user events are read for the "most asked" table.
 ANALYTICS_EVENTS = 20_000
-MAX_STAFF_MESSAGES = 50
 #: Vietnam has no daylight saving time: UTC+7 all year.
 VN_TZ = timezone(timedelta(hours=7), "ICT")
 
@@ -917,72 +913,3 @@ def analytics(request: Request, staff: StaffDep) -> Response:
     )
     labels = {key: _procedure_label(catalogue, key) for key in keys}
     return _render(request, "console/analytics.html", {**data, "labels": labels}, staff=staff)
-
-
-# --- the citizen's side: staff replies for the web widget ---------------------------------------------
-
-
-def _has_handoff(engine: Engine, sender_id: str) -> bool:
-    with session_scope(engine) as session:
-        return session.execute(select(Handoff.id).where(Handoff.sender_id == sender_id).limit(1)).first() is not None
-
-
-def _staff_messages_from_events(events: Iterable[Any], after: float) -> list[dict[str, Any]]:
-    out = []
-    for event in events:
-        if getattr(event, "type_name", None) != "bot" or not getattr(event, "text", None):
-            continue
-        if (getattr(event, "metadata", None) or {}).get("from_staff") and float(event.timestamp) > after:
-            out.append({"text": event.text, "timestamp": float(event.timestamp)})
-    return out[-MAX_STAFF_MESSAGES:]
-
-
-def _staff_messages_from_db(engine: Engine, sender_id: str, after: float) -> list[dict[str, Any]]:
-    """Staff replies read straight from Rasa's ``events`` table (when no model is loaded)."""
-    try:
-        if not inspect(engine).has_table("events"):
-            return []
-        with engine.connect() as connection:
-            rows = connection.execute(
-                text(
-                    "SELECT data, timestamp FROM events WHERE sender_id = :sender AND type_name = 'bot' "
-                    "AND timestamp > :after ORDER BY id"
-                ),
-                {"sender": sender_id, "after": after},
-            ).all()
-    except Exception:  # noqa: BLE001 - the widget's poll must never fail on Rasa's table
-        logger.exception("could not read staff messages from Rasa's events table")
-        return []
-    out = []
-    for data, timestamp in rows:
-        try:
-            event = json.loads(data) if isinstance(data, str | bytes) else data
-        except ValueError:
-            continue
-        if isinstance(event, dict) and (event.get("metadata") or {}).get("from_staff") and event.get("text"):
-            out.append({"text": event["text"], "timestamp": float(timestamp)})
-    return out[-MAX_STAFF_MESSAGES:]
-
-
-@citizen_router.get("/webhooks/rest/staff-messages")
-async def staff_messages(
-    request: Request,
-    sender: Annotated[str, Query(min_length=1, max_length=128)],
-    after: Annotated[float, Query(ge=0)] = 0.0,
-) -> dict[str, Any]:
-    """Staff replies to this conversation written after ``after`` (Unix time), and whether staff still have it.
-
-    Example: ``GET /webhooks/rest/staff-messages?sender=web-abc&after=1795000000.5`` →
-    ``{"paused": true, "messages": [{"text": "Chào anh, ...", "timestamp": 1795000012.3}]}``.
-    """
-    db = _db(request)
-    if not await run_in_threadpool(_has_handoff, db, sender):
-        return {"paused": False, "messages": []}
-    paused = await request.app.state.handoffs.is_paused(sender)
-    engine = request.app.state.engine
-    if engine is None:
-        messages = await run_in_threadpool(_staff_messages_from_db, db, sender, after)
-    else:
-        tracker = await engine.agent.tracker_store.retrieve(sender)
-        messages = _staff_messages_from_events(tracker.events if tracker else [], after)
-    return {"paused": paused, "messages": messages}

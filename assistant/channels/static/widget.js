@@ -1,149 +1,349 @@
-/* Trợ lý ảo dịch vụ công: embeddable chat widget. One tag on any page:
+/* Trợ lý ảo dịch vụ công: embeddable chat widget. One tag on any portal page:
  *   <script src="https://<assistant-host>/widget.js" defer></script>
- * Talks to the REST channel of the host it was loaded from. Keeps the conversation id in localStorage,
- * so a reload continues the same conversation; sends one message at a time (no double sends).
- * While the conversation is with one-stop-desk staff (the bot answers nothing, or says it handed over),
- * it polls /webhooks/rest/staff-messages every 5 s and shows staff replies as "Cán bộ: …".
- * The conversation id is 128 random bits: whoever knows it can read the conversation, so it must not be guessable. */
+ * Options, all optional, as data- attributes on that tag:
+ *   data-title="Trợ lý ảo dịch vụ công"   panel title          data-color="#a4161a"     launcher and header colour
+ *   data-position="right" | "left"                             data-greeting="…"         first message shown (else the bot greets)
+ *   data-open="true"       open on load (also: a link to #tro-ly-ao opens it)
+ *   data-idle-minutes="30" what the browser keeps is forgotten after this long without use
+ *   data-storage="local" | "session"    where it is kept: localStorage (across tabs) or sessionStorage (this tab)
+ *   data-send-page-url="true"  send the page's address (without query or fragment) with each message; off by default
+ * It talks to the /webhooks/web/ routes of the host it was loaded from (that host lists this portal's origin in
+ * ASSISTANT_ALLOWED_ORIGINS). The browser keeps only the conversation token, the open/closed state, the time of
+ * last use and the time of the last staff reply seen; the conversation itself is read back from the server after a
+ * reload or on another page. "Kết thúc trò chuyện" forgets all of it. The widget lives in a Shadow DOM. */
 (function () {
   "use strict";
+  if (window.__tldvcWidget) return;
+  window.__tldvcWidget = true;
   var script = document.currentScript;
-  var base = script ? new URL(script.src, location.href).origin : "";
-  var KEY = "tldvc-sender";
-  var sender = localStorage.getItem(KEY);
-  if (!sender) {
-    var bytes = new Uint8Array(16);
-    crypto.getRandomValues(bytes);
-    sender = "web-" + Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join("");
-    localStorage.setItem(KEY, sender);
+  var base = script ? new URL(script.src, location.href).origin : location.origin;
+  function opt(name, fallback) {
+    var v = script && script.getAttribute("data-" + name);
+    return v === null || v === undefined || v === "" ? fallback : v;
   }
-  var css = "" +
-    "#tldvc-btn{position:fixed;right:18px;bottom:18px;z-index:99999;background:#a4161a;color:#fff;border:0;border-radius:28px;padding:12px 18px;font:600 15px system-ui,sans-serif;box-shadow:0 2px 8px rgba(0,0,0,.25);cursor:pointer}" +
-    "#tldvc-box{position:fixed;right:18px;bottom:76px;z-index:99999;width:min(380px,calc(100vw - 24px));height:min(560px,calc(100vh - 100px));background:#fff;border-radius:12px;box-shadow:0 4px 24px rgba(0,0,0,.25);display:none;flex-direction:column;overflow:hidden;font:15px/1.45 system-ui,sans-serif;color:#1d2733}" +
-    "#tldvc-box.open{display:flex}" +
-    "#tldvc-head{background:#a4161a;color:#fff;padding:10px 14px;font-weight:600}" +
-    "#tldvc-log{flex:1;overflow-y:auto;padding:12px;background:#f6f7f9}" +
-    ".tldvc-m{max-width:85%;margin:6px 0;padding:8px 11px;border-radius:10px;white-space:pre-wrap;word-wrap:break-word}" +
-    ".tldvc-bot{background:#fff;border:1px solid #e3e6ea}" +
-    ".tldvc-me{background:#d9ecff;margin-left:auto}" +
-    ".tldvc-bs{display:flex;flex-wrap:wrap;gap:6px;margin:4px 0 8px}" +
-    ".tldvc-b{border:1px solid #a4161a;color:#a4161a;background:#fff;border-radius:16px;padding:5px 11px;font-size:14px;cursor:pointer}" +
-    ".tldvc-b:disabled{opacity:.5;cursor:default}" +
-    "#tldvc-form{display:flex;border-top:1px solid #e3e6ea}" +
-    "#tldvc-in{flex:1;border:0;padding:12px;font-size:15px;outline:none}" +
-    "#tldvc-send{border:0;background:#a4161a;color:#fff;padding:0 16px;font-weight:600;cursor:pointer}" +
-    "#tldvc-send:disabled{opacity:.5}";
-  var style = document.createElement("style");
-  style.textContent = css;
-  document.head.appendChild(style);
-  var btn = document.createElement("button");
-  btn.id = "tldvc-btn";
-  btn.type = "button";
-  btn.textContent = "Hỏi trợ lý ảo";
-  var box = document.createElement("div");
-  box.id = "tldvc-box";
-  box.setAttribute("role", "dialog");
-  box.setAttribute("aria-label", "Trợ lý ảo dịch vụ công");
-  box.innerHTML = '<div id="tldvc-head">Trợ lý ảo dịch vụ công</div>' +
-    '<div id="tldvc-log" aria-live="polite"></div>' +
-    '<form id="tldvc-form"><input id="tldvc-in" autocomplete="off" maxlength="2000" placeholder="Nhập câu hỏi của bạn…" aria-label="Tin nhắn">' +
-    '<button id="tldvc-send" type="submit">Gửi</button></form>';
-  document.body.appendChild(btn);
-  document.body.appendChild(box);
-  var log = box.querySelector("#tldvc-log");
-  var form = box.querySelector("#tldvc-form");
-  var input = box.querySelector("#tldvc-in");
-  var send = box.querySelector("#tldvc-send");
-  var busy = false;
-  var STAFF_KEY = "tldvc-staff-after";
+  var TITLE = opt("title", "Trợ lý ảo dịch vụ công");
+  var COLOR = opt("color", "#a4161a");
+  if (!(window.CSS && CSS.supports && CSS.supports("color", COLOR))) COLOR = "#a4161a";
+  var LEFT = opt("position", "right") === "left";
+  var GREETING = opt("greeting", "");
+  var OPEN_ON_LOAD = opt("open", "false") === "true" || location.hash === "#tro-ly-ao";
+  var IDLE_MS = Math.max(1, parseFloat(opt("idle-minutes", "30")) || 30) * 60000;
+  var SEND_PAGE = opt("send-page-url", "false") === "true";
+  var KEY = "tldvc";
   var POLL_MS = 5000;
-  var staffAfter = parseFloat(localStorage.getItem(STAFF_KEY) || "0") || 0;
+  var store;
+  try {
+    store = opt("storage", "local") === "session" ? window.sessionStorage : window.localStorage;
+    store.getItem(KEY);
+  } catch (e) {
+    store = null;  // storage blocked: the conversation lasts as long as the page
+  }
+  // Older versions of the widget kept these: never leave them behind.
+  try { localStorage.removeItem("tldvc-sender"); localStorage.removeItem("tldvc-staff-after"); } catch (e) { /* blocked */ }
+
+  var state = load();
+  function load() {
+    var s = null;
+    try { s = JSON.parse((store && store.getItem(KEY)) || "null"); } catch (e) { s = null; }
+    if (!s || typeof s !== "object" || !s.last || Date.now() - s.last > IDLE_MS) {
+      if (store) store.removeItem(KEY);
+      return { token: null, open: false, last: 0, staffAfter: 0 };
+    }
+    return s;
+  }
+  function save() {
+    state.last = Date.now();
+    if (store) { try { store.setItem(KEY, JSON.stringify(state)); } catch (e) { /* full or blocked */ } }
+  }
+  function forget() {
+    state = { token: null, open: false, last: 0, staffAfter: 0 };
+    if (store) store.removeItem(KEY);
+  }
+
+  // Text on the colour: white unless the colour is light (WCAG contrast 4.5:1).
+  function textOn(color) {
+    var probe = document.createElement("span");
+    probe.style.color = color;
+    probe.style.display = "none";
+    document.body.appendChild(probe);
+    var m = getComputedStyle(probe).color.match(/\d+(\.\d+)?/g) || [0, 0, 0];
+    probe.remove();
+    var l = m.slice(0, 3).map(function (c) {
+      c = c / 255;
+      return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
+    });
+    var lum = 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2];
+    return (1.05) / (lum + 0.05) >= 4.5 ? "#fff" : "#111";
+  }
+  var ON = textOn(COLOR);
+  var side = LEFT ? "left" : "right";
+  var css = "" +
+    ":host{all:initial}" +
+    "*{box-sizing:border-box}" +
+    ".launcher{position:fixed;" + side + ":16px;bottom:16px;z-index:2147483000;background:var(--c);color:var(--on);border:0;border-radius:28px;padding:12px 18px;font:600 15px/1.2 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;box-shadow:0 2px 8px rgba(0,0,0,.25);cursor:pointer;max-width:calc(100vw - 32px)}" +
+    ".launcher:focus-visible,button:focus-visible,input:focus-visible{outline:3px solid #1a56db;outline-offset:2px}" +
+    ".panel{position:fixed;" + side + ":12px;bottom:76px;z-index:2147483000;width:min(380px,calc(100vw - 24px));height:min(560px,calc(100vh - 96px));background:#fff;border-radius:12px;box-shadow:0 4px 24px rgba(0,0,0,.25);display:none;flex-direction:column;overflow:hidden;font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1d2733;text-align:left}" +
+    ".panel.open{display:flex;animation:tldvc-in .18s ease-out}" +
+    "@keyframes tldvc-in{from{opacity:0;transform:translateY(12px)}to{opacity:1;transform:none}}" +
+    ".head{background:var(--c);color:var(--on);padding:8px 8px 8px 14px;display:flex;align-items:center;gap:6px}" +
+    ".head h2{flex:1;margin:0;font-size:15px;font-weight:600;line-height:1.3;min-width:0;overflow-wrap:anywhere}" +
+    ".head button{background:transparent;color:var(--on);border:1px solid currentColor;border-radius:6px;padding:4px 8px;font-family:inherit;font-size:13px;line-height:1.2;cursor:pointer;white-space:nowrap}" +
+    ".head .x{border:0;font-size:22px;line-height:1;padding:2px 8px}" +
+    ".progress{display:none;padding:6px 14px;background:#f1f3f6;border-bottom:1px solid #e3e6ea;font-size:13px;color:#1d2733}" +
+    ".progress.on{display:block}" +
+    ".bar{height:4px;background:#d8dde3;border-radius:2px;margin-top:4px;overflow:hidden}" +
+    ".bar i{display:block;height:100%;background:var(--c);width:0;transition:width .3s}" +
+    ".log{flex:1;overflow-y:auto;overflow-x:hidden;padding:12px;background:#f6f7f9;scroll-behavior:smooth}" +
+    ".m{max-width:85%;margin:6px 0;padding:8px 11px;border-radius:10px;white-space:pre-wrap;overflow-wrap:anywhere}" +
+    ".bot{background:#fff;border:1px solid #e3e6ea}" +
+    ".staff{background:#fff8e1;border:1px solid #f0d890}" +
+    ".me{background:#d9ecff;margin-left:auto}" +
+    ".bs{display:flex;flex-wrap:wrap;gap:6px;margin:4px 0 8px}" +
+    ".b{border:1px solid var(--c);color:var(--ink);background:#fff;border-radius:16px;padding:6px 11px;font-family:inherit;font-size:14px;line-height:1.3;cursor:pointer;max-width:100%;overflow-wrap:anywhere;text-align:left}" +
+    ".b:disabled{color:#5b6777;border-color:#c3c9d0;cursor:default}" +
+    "form{display:flex;border-top:1px solid #e3e6ea;margin:0}" +
+    "input{flex:1;min-width:0;border:0;padding:12px;font-family:inherit;font-size:15px;color:#1d2733;background:#fff}" +
+    ".send{border:0;background:var(--c);color:var(--on);padding:0 16px;font-family:inherit;font-size:15px;font-weight:600;cursor:pointer}" +
+    ".send:disabled{opacity:.6;cursor:default}" +
+    ".sr{position:absolute;width:1px;height:1px;margin:-1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}" +
+    "@media (prefers-reduced-motion:reduce){.panel.open{animation:none}.log{scroll-behavior:auto}.bar i{transition:none}}";
+
+  var host = document.createElement("tro-ly-ao-widget");
+  host.id = "tldvc-root";
+  var root = host.attachShadow({ mode: "open" });
+  root.innerHTML = "<style>" + css + "</style>" +
+    '<button class="launcher" type="button" aria-expanded="false" aria-controls="tldvc-panel">Hỏi trợ lý ảo</button>' +
+    '<section class="panel" id="tldvc-panel" role="dialog" aria-modal="false" aria-labelledby="tldvc-title">' +
+    '<div class="head"><h2 id="tldvc-title"></h2>' +
+    '<button class="end" type="button">Kết thúc trò chuyện</button>' +
+    '<button class="x" type="button" aria-label="Thu nhỏ cửa sổ trò chuyện">×</button></div>' +
+    '<div class="progress" role="status"><span class="ptext"></span><div class="bar"><i></i></div></div>' +
+    '<div class="log" tabindex="-1" aria-label="Nội dung trò chuyện"></div>' +
+    '<div class="sr" aria-live="polite" aria-atomic="true"></div>' +
+    '<form><input autocomplete="off" maxlength="2000" placeholder="Nhập câu hỏi của bạn…" aria-label="Tin nhắn cho trợ lý ảo">' +
+    '<button class="send" type="submit">Gửi</button></form></section>';
+  host.style.setProperty("--c", COLOR);
+  host.style.setProperty("--on", ON);
+  // Button text on white: the colour itself when it is dark enough, else dark grey.
+  host.style.setProperty("--ink", ON === "#fff" ? COLOR : "#1d2733");
+  document.body.appendChild(host);
+
+  var launcher = root.querySelector(".launcher");
+  var panel = root.querySelector(".panel");
+  var log = root.querySelector(".log");
+  var live = root.querySelector(".sr");
+  var form = root.querySelector("form");
+  var input = root.querySelector("input");
+  var send = root.querySelector(".send");
+  var progress = root.querySelector(".progress");
+  root.querySelector("h2").textContent = TITLE;
+  var busy = false;
   var pollTimer = null;
   var polling = false;
   var withStaff = false;
+  var restored = false;
 
-  function add(text, who) {
-    var div = document.createElement("div");
-    div.className = "tldvc-m " + (who === "me" ? "tldvc-me" : "tldvc-bot");
-    div.textContent = text;
-    log.appendChild(div);
-    log.scrollTop = log.scrollHeight;
+  function headers(json) {
+    var h = { Authorization: "Bearer " + state.token };
+    if (json) h["Content-Type"] = "application/json";
+    return h;
   }
-  function addButtons(buttons) {
+  function call(method, path, body) {
+    return fetch(base + path, {
+      method: method,
+      headers: headers(body !== undefined),
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "omit",
+      keepalive: path === "/webhooks/web/end"
+    }).then(function (r) {
+      if (r.status === 401) { var e = new Error("401"); e.status = 401; throw e; }
+      if (!r.ok) throw new Error(String(r.status));
+      return r.status === 204 ? null : r.json();
+    });
+  }
+  function ensureToken() {
+    if (state.token) return Promise.resolve(state.token);
+    return fetch(base + "/webhooks/web/conversations", { method: "POST", credentials: "omit" }).then(function (r) {
+      if (!r.ok) throw new Error(String(r.status));
+      return r.json();
+    }).then(function (d) { state.token = d.token; save(); return d.token; });
+  }
+
+  function scrollDown() { log.scrollTop = log.scrollHeight; }
+  function bubble(text, who) {
+    var div = document.createElement("div");
+    div.className = "m " + (who === "me" ? "me" : who === "staff" ? "staff" : "bot");
+    div.textContent = who === "staff" ? "Cán bộ: " + text : text;
+    log.appendChild(div);
+    scrollDown();
+    return div;
+  }
+  function disableOldButtons() {
+    root.querySelectorAll(".b").forEach(function (x) { x.disabled = true; });
+  }
+  function buttonRow(buttons) {
     var row = document.createElement("div");
-    row.className = "tldvc-bs";
+    row.className = "bs";
+    row.setAttribute("role", "group");
+    row.setAttribute("aria-label", "Lựa chọn");
     buttons.forEach(function (b) {
       var el = document.createElement("button");
       el.type = "button";
-      el.className = "tldvc-b";
+      el.className = "b";
       el.textContent = b.title;
       el.addEventListener("click", function () {
         if (busy) return;
-        row.querySelectorAll("button").forEach(function (x) { x.disabled = true; });
         talk(b.payload, b.title);
       });
       row.appendChild(el);
     });
     log.appendChild(row);
-    log.scrollTop = log.scrollHeight;
+    scrollDown();
+  }
+  function showProgress(custom) {
+    if (!custom || !("procedure" in custom)) return;  // a reply about no procedure leaves the line as it is
+    if (custom.step && custom.steps) {
+      root.querySelector(".ptext").textContent = "Bước " + custom.step + "/" + custom.steps;
+      root.querySelector(".bar i").style.width = Math.min(100, Math.round(100 * custom.step / custom.steps)) + "%";
+      progress.classList.add("on");
+    } else {
+      progress.classList.remove("on");
+    }
+  }
+  function announce(texts) {
+    if (texts.length) live.textContent = texts.join("\n");
+  }
+  // Bot messages (REST shape, or history's {from, text, buttons, custom}).
+  function showReplies(messages, speak) {
+    var said = [];
+    messages.forEach(function (m) {
+      if (m.text) { bubble(m.text, m.from === "staff" ? "staff" : "bot"); said.push(m.from === "staff" ? "Cán bộ: " + m.text : m.text); }
+      if (m.buttons && m.buttons.length) buttonRow(m.buttons);
+      showProgress(m.custom);
+    });
+    if (speak) announce(said);
+  }
+  function showGreeting() {
+    if (GREETING) bubble(GREETING, "bot");
   }
   function setBusy(on) {
     busy = on;
     send.disabled = on;
-    input.disabled = on;
-    if (!on) input.focus();
+    input.setAttribute("aria-disabled", on ? "true" : "false");
+    log.setAttribute("aria-busy", on ? "true" : "false");
+    root.querySelectorAll(".b").forEach(function (x) { if (on) x.disabled = true; });
   }
-  function talk(message, shown) {
+  function talk(message, shown, retried) {
     if (busy) return;
-    add(shown || message, "me");
     setBusy(true);
-    fetch(base + "/webhooks/rest/webhook", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ sender: sender, message: message, metadata: { page: location.href } })
-    }).then(function (r) {
-      if (!r.ok) throw new Error(String(r.status));
-      return r.json();
-    }).then(function (replies) {
-      var handedOver = !replies.length;
-      replies.forEach(function (m) {
-        if (m.text) add(m.text, "bot");
-        if (m.buttons && m.buttons.length) addButtons(m.buttons);
-        if (m.text && /cán bộ/i.test(m.text)) handedOver = true;
-      });
-      if (handedOver) pollStaff();
-    }).catch(function () {
-      add("Xin lỗi, trợ lý đang bận hoặc mất kết nối. Bạn thử lại sau ít phút nhé.", "bot");
-    }).then(function () { setBusy(false); });
-  }
-  // Staff replies: poll while the conversation is paused for staff, stop once they hand it back.
-  function schedulePoll() {
-    if (!pollTimer) pollTimer = setTimeout(function () { pollTimer = null; pollStaff(); }, POLL_MS);
-  }
-  function pollStaff() {
-    if (polling) return;
-    polling = true;
-    fetch(base + "/webhooks/rest/staff-messages?sender=" + encodeURIComponent(sender) +
-      "&after=" + encodeURIComponent(String(staffAfter))).then(function (r) {
-      if (!r.ok) throw new Error(String(r.status));
-      return r.json();
-    }).then(function (data) {
-      (data.messages || []).forEach(function (m) {
-        add("Cán bộ: " + m.text, "bot");
-        if (m.timestamp > staffAfter) staffAfter = m.timestamp;
-      });
-      localStorage.setItem(STAFF_KEY, String(staffAfter));
-      if (data.paused) {
-        withStaff = true;
-        schedulePoll();
-      } else if (withStaff) {
-        withStaff = false;
-        add("Cán bộ đã kết thúc hỗ trợ. Trợ lý ảo tiếp tục giúp bạn, cứ nhắn nhé.", "bot");
+    if (!retried) { disableOldButtons(); bubble(shown || message, "me"); }
+    var metadata = SEND_PAGE ? { page: location.origin + location.pathname } : {};
+    ensureToken().then(function () {
+      return call("POST", "/webhooks/web/webhook", { message: message, metadata: metadata });
+    }).then(function (d) {
+      setBusy(false);
+      save();
+      showReplies(d.messages || [], true);
+      if (d.with_staff) startPolling(); else if (withStaff) handedBack();
+    }).catch(function (e) {
+      setBusy(false);
+      if (e && e.status === 401 && !retried) {  // the server no longer knows the token: a new conversation
+        state.token = null;
+        talk(message, shown, true);
+        return;
       }
-    }).catch(function () {
-      if (withStaff) schedulePoll();  // keep trying through a network hiccup
-    }).then(function () { polling = false; });
+      bubble("Xin lỗi, trợ lý đang bận hoặc mất kết nối. Bạn thử lại sau ít phút nhé.", "bot");
+      announce(["Xin lỗi, trợ lý đang bận hoặc mất kết nối."]);
+    }).then(function () { if (!busy && panel.classList.contains("open")) input.focus(); });
   }
+  function restore() {
+    if (restored || !state.token) return Promise.resolve();
+    restored = true;
+    return call("GET", "/webhooks/web/history").then(function (d) {
+      log.textContent = "";
+      showGreeting();
+      (d.messages || []).forEach(function (m) {
+        if (m.from === "citizen") bubble(m.text, "me"); else showReplies([m], false);
+      });
+      if (d.with_staff) startPolling();
+    }).catch(function (e) {
+      if (e && e.status === 401) forget();  // a token this server no longer accepts: start afresh
+      restored = false;
+    });
+  }
+
+  // Staff replies: polled only while the conversation is with staff; stops once they hand it back.
+  function startPolling() {
+    withStaff = true;
+    if (!pollTimer && !polling) pollTimer = setTimeout(poll, POLL_MS);
+  }
+  function stopPolling() {
+    withStaff = false;
+    if (pollTimer) { clearTimeout(pollTimer); pollTimer = null; }
+  }
+  function handedBack() {
+    stopPolling();
+    bubble("Cán bộ đã kết thúc hỗ trợ. Trợ lý ảo tiếp tục giúp bạn, cứ nhắn nhé.", "bot");
+    announce(["Cán bộ đã kết thúc hỗ trợ. Trợ lý ảo tiếp tục giúp bạn."]);
+  }
+  function poll() {
+    pollTimer = null;
+    if (!withStaff || !state.token) return;
+    polling = true;
+    call("GET", "/webhooks/web/staff-messages?after=" + encodeURIComponent(String(state.staffAfter || 0))).then(function (d) {
+      var texts = [];
+      (d.messages || []).forEach(function (m) {
+        bubble(m.text, "staff");
+        texts.push("Cán bộ: " + m.text);
+        if (m.timestamp > (state.staffAfter || 0)) state.staffAfter = m.timestamp;
+      });
+      announce(texts);
+      if (texts.length) save();
+      if (d.paused) { polling = false; if (withStaff) pollTimer = setTimeout(poll, POLL_MS); } else { polling = false; handedBack(); }
+    }).catch(function () {
+      polling = false;
+      if (withStaff) pollTimer = setTimeout(poll, POLL_MS);  // keep trying through a network hiccup
+    });
+  }
+
+  function open() {
+    panel.classList.add("open");
+    launcher.setAttribute("aria-expanded", "true");
+    state.open = true;
+    if (state.token) save();
+    input.focus();
+    restore().then(function () {
+      if (!state.token && !log.childElementCount) {
+        showGreeting();
+        if (!GREETING) talk("/greet", "Xin chào");
+      }
+    });
+  }
+  function close(keepFocus) {
+    var hadFocus = panel.contains(root.activeElement);
+    panel.classList.remove("open");
+    launcher.setAttribute("aria-expanded", "false");
+    state.open = false;
+    if (state.token) save();
+    if (hadFocus || keepFocus !== true) launcher.focus();
+  }
+  function end(idle) {
+    if (state.token) call("POST", "/webhooks/web/end").catch(function () { /* the browser forgets anyway */ });
+    stopPolling();
+    forget();
+    restored = false;
+    log.textContent = "";
+    live.textContent = "";
+    progress.classList.remove("on");
+    input.value = "";
+    close(idle === true);
+  }
+  launcher.addEventListener("click", function () { panel.classList.contains("open") ? close() : open(); });
+  root.querySelector(".x").addEventListener("click", function () { close(); });
+  root.querySelector(".end").addEventListener("click", function () { end(); });
+  panel.addEventListener("keydown", function (e) {
+    if (e.key === "Escape") { e.stopPropagation(); close(); }
+  });
   form.addEventListener("submit", function (e) {
     e.preventDefault();
     var text = input.value.trim();
@@ -151,15 +351,11 @@
     input.value = "";
     talk(text);
   });
-  var greeted = false;
-  function toggle() {
-    box.classList.toggle("open");
-    if (box.classList.contains("open")) {
-      input.focus();
-      if (!greeted) { greeted = true; talk("/greet", "Xin chào"); }
-    }
-  }
-  btn.addEventListener("click", toggle);
-  // A portal can link straight to an open chat: https://portal/...#tro-ly-ao
-  if (location.hash === "#tro-ly-ao") toggle();
+  // Kept state ends after the idle time, on screen too (a kiosk left with the chat open).
+  setInterval(function () {
+    if (state.last && Date.now() - state.last > IDLE_MS && !busy) end(true);
+  }, Math.min(30000, IDLE_MS / 2));
+
+  if (state.token) restore();
+  if (OPEN_ON_LOAD || state.open) open();
 })();

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from assistant.api.routes import console
 from assistant.catalogue.loader import load_procedures
 from assistant.channels import zalo
+from assistant.channels.web_auth import new_conversation, token_key
 from assistant.db.migrate import upgrade
 from assistant.db.models import Feedback, Handoff, StaffUser
 from assistant.db.session import make_engine, session_scope
@@ -64,7 +65,6 @@ def client(database_url: str) -> Iterator[TestClient]:
     app = create_app(settings=Settings(database_url=database_url), load_model=False)
     if not any(getattr(r, "path", None) == "/staff" for r in app.routes):
         app.include_router(console.router)
-        app.include_router(console.citizen_router)
     with TestClient(app, follow_redirects=False) as test_client:
         yield test_client
 
@@ -107,6 +107,12 @@ def add_handoff(client: TestClient, **fields: Any) -> int:
         session.add(handoff)
         session.flush()
         return int(handoff.id)
+
+
+def widget_conversation(client: TestClient) -> tuple[str, dict[str, str]]:
+    """A web widget conversation: its id and the headers that carry its token (as the widget sends them)."""
+    conversation, token = new_conversation(token_key(client.app.state.settings))
+    return conversation, {"Authorization": f"Bearer {token}"}
 
 
 def handoff_row(client: TestClient, handoff_id: int) -> Handoff:
@@ -368,8 +374,9 @@ def test_console_reply_reaches_the_widget_and_close_resumes(engine_client: TestC
     import asyncio
 
     engine = engine_client.app.state.engine
-    asyncio.run(paused_conversation(engine, "web-citizen-1"))
-    handoff_id = add_handoff(engine_client)
+    citizen, widget = widget_conversation(engine_client)
+    asyncio.run(paused_conversation(engine, citizen))
+    handoff_id = add_handoff(engine_client, sender_id=citizen, channel="web")
     before = time.time() - 1
 
     page = engine_client.get(f"/staff/handoffs/{handoff_id}")
@@ -386,12 +393,12 @@ def test_console_reply_reaches_the_widget_and_close_resumes(engine_client: TestC
     assert sent.status_code == 303
     assert handoff_row(engine_client, handoff_id).status == "claimed"
 
-    polled = engine_client.get("/webhooks/rest/staff-messages", params={"sender": "web-citizen-1", "after": before})
+    polled = engine_client.get("/webhooks/web/staff-messages", params={"after": before}, headers=widget)
     body = polled.json()
     assert body["paused"] is True
     assert [m["text"] for m in body["messages"]] == ["Chào bạn, <b>tôi</b> đây"]
     later = engine_client.get(
-        "/webhooks/rest/staff-messages", params={"sender": "web-citizen-1", "after": body["messages"][0]["timestamp"]}
+        "/webhooks/web/staff-messages", params={"after": body["messages"][0]["timestamp"]}, headers=widget
     )
     assert later.json()["messages"] == []
 
@@ -400,11 +407,9 @@ def test_console_reply_reaches_the_widget_and_close_resumes(engine_client: TestC
 
     closed = engine_client.post(f"/staff/handoffs/{handoff_id}/close", data={"csrf": token})
     assert closed.status_code == 303
-    tracker = asyncio.run(engine.tracker("web-citizen-1"))
+    tracker = asyncio.run(engine.tracker(citizen))
     assert not tracker.is_paused()
-    assert (
-        engine_client.get("/webhooks/rest/staff-messages", params={"sender": "web-citizen-1"}).json()["paused"] is False
-    )
+    assert engine_client.get("/webhooks/web/staff-messages", headers=widget).json()["paused"] is False
 
 
 # --- staff replies to Zalo and Messenger citizens (fake platforms on 127.0.0.1) ------------------------
@@ -453,7 +458,6 @@ def platform_console(database_url: str, **settings: Any) -> Iterator[TestClient]
     app = create_app(settings=Settings(database_url=database_url, **settings), load_model=False)
     if not any(getattr(r, "path", None) == "/staff" for r in app.routes):
         app.include_router(console.router)
-        app.include_router(console.citizen_router)
     with TestClient(app, follow_redirects=False) as test_client:
         assert test_client.post("/staff/login", data={"username": USERNAME, "password": PASSWORD}).status_code == 303
         test_client.app.state.engine = ConversationEngine(InMemoryAgent())
@@ -585,22 +589,25 @@ def test_console_reply_to_web_citizen_does_not_call_platforms(database_url: str)
 
 
 def test_staff_messages_paused_until_closed(staff_client: TestClient) -> None:
-    handoff_id = add_handoff(staff_client, sender_id="web-poll")
-    body = staff_client.get("/webhooks/rest/staff-messages", params={"sender": "web-poll", "after": 0}).json()
+    citizen, widget = widget_conversation(staff_client)
+    handoff_id = add_handoff(staff_client, sender_id=citizen, channel="web")
+    body = staff_client.get("/webhooks/web/staff-messages", params={"after": 0}, headers=widget).json()
     assert body == {"paused": True, "messages": []}
     staff_client.post(f"/staff/handoffs/{handoff_id}/close", data={"csrf": csrf_of(staff_client)})
-    body = staff_client.get("/webhooks/rest/staff-messages", params={"sender": "web-poll", "after": 0}).json()
+    body = staff_client.get("/webhooks/web/staff-messages", params={"after": 0}, headers=widget).json()
     assert body == {"paused": False, "messages": []}
 
 
-def test_staff_messages_unknown_sender_and_bad_input(client: TestClient) -> None:
-    assert client.get("/webhooks/rest/staff-messages", params={"sender": "nobody"}).json() == {
-        "paused": False,
-        "messages": [],
-    }
-    assert client.get("/webhooks/rest/staff-messages").status_code == 422
-    assert client.get("/webhooks/rest/staff-messages", params={"sender": "x" * 129}).status_code == 422
-    assert client.get("/webhooks/rest/staff-messages", params={"sender": "a", "after": "nan-x"}).status_code == 422
+def test_staff_messages_need_the_widget_token_and_valid_input(client: TestClient) -> None:
+    citizen, widget = widget_conversation(client)
+    add_handoff(client, sender_id=citizen, channel="web")
+    assert client.get("/webhooks/web/staff-messages", headers=widget).json()["paused"] is True
+    _, stranger = widget_conversation(client)
+    assert client.get("/webhooks/web/staff-messages", headers=stranger).json() == {"paused": False, "messages": []}
+    assert client.get("/webhooks/web/staff-messages").status_code == 401
+    assert client.get("/webhooks/web/staff-messages", headers={"Authorization": f"Bearer {citizen}"}).status_code == 401
+    assert client.get("/webhooks/rest/staff-messages", params={"sender": citizen}).status_code in (404, 405)
+    assert client.get("/webhooks/web/staff-messages", params={"after": "nan-x"}, headers=widget).status_code == 422
 
 
 def create_rasa_events_table(engine: Engine, rows: list[tuple[str, str, float, dict[str, Any]]]) -> None:
@@ -621,16 +628,17 @@ def create_rasa_events_table(engine: Engine, rows: list[tuple[str, str, float, d
 
 
 def test_staff_messages_without_engine_read_rasa_events(staff_client: TestClient) -> None:
-    add_handoff(staff_client, sender_id="web-db")
+    citizen, widget = widget_conversation(staff_client)
+    add_handoff(staff_client, sender_id=citizen, channel="web")
     create_rasa_events_table(
         db(staff_client),
         [
-            ("web-db", "bot", 100.0, {"event": "bot", "text": "bot nói", "metadata": {}}),
-            ("web-db", "bot", 200.0, {"event": "bot", "text": "Cán bộ đây", "metadata": {"from_staff": USERNAME}}),
-            ("web-other", "bot", 300.0, {"event": "bot", "text": "không phải", "metadata": {"from_staff": "x"}}),
+            (citizen, "bot", 100.0, {"event": "bot", "text": "bot nói", "metadata": {}}),
+            (citizen, "bot", 200.0, {"event": "bot", "text": "Cán bộ đây", "metadata": {"from_staff": USERNAME}}),
+            ("web:other", "bot", 300.0, {"event": "bot", "text": "không phải", "metadata": {"from_staff": "x"}}),
         ],
     )
-    body = staff_client.get("/webhooks/rest/staff-messages", params={"sender": "web-db", "after": 150}).json()
+    body = staff_client.get("/webhooks/web/staff-messages", params={"after": 150}, headers=widget).json()
     assert body == {"paused": True, "messages": [{"text": "Cán bộ đây", "timestamp": 200.0}]}
 
 
