@@ -27,6 +27,10 @@ from assistant.catalogue.schema import Procedure
 # (docs/nlu-evaluation.md): above it top-1 is right ≥ 98% of the time.
 CONFIRM_BELOW = 0.45
 CANDIDATES = 3
+# A first question the intent classifier found this likely to be outside the 26 procedures is not answered
+# as the nearest procedure: the citizen is asked, with the scope said.
+DOUBT_OUT_OF_SCOPE = 0.35
+SURE_OF_PROCEDURE = 0.9
 # Offered when a question names no procedure and none has been talked about yet.
 POPULAR = ("the-can-cuoc", "ho-chieu", "dang-ky-khai-sinh", "dang-ky-tam-tru")
 
@@ -134,13 +138,25 @@ def answer(dispatcher: CollectingDispatcher, tracker: Tracker, key: str, aspect:
     return events
 
 
-def ask_which(dispatcher: CollectingDispatcher, keys: List[str], aspect: Optional[str]) -> List[EventType]:
+def out_of_scope_confidence(tracker: Tracker) -> float:
+    """How much the intent classifier thought the latest message is outside the 26 procedures."""
+    ranking = tracker.latest_message.get("intent_ranking") or []
+    return max((float(r.get("confidence") or 0.0) for r in ranking if r.get("name") == "out_of_scope"), default=0.0)
+
+
+def ask_which(
+    dispatcher: CollectingDispatcher, keys: List[str], aspect: Optional[str], *, maybe_out_of_scope: bool = False
+) -> List[EventType]:
     """Ask which procedure the question is about; the aspect asked is kept for the answer."""
     pending = [SlotSet("aspect", aspect)] if aspect else []
     if keys:
-        dispatcher.utter_message(
-            text="Có phải bạn muốn hỏi về một trong các thủ tục này?", buttons=choose_procedure_buttons(keys)
-        )
+        text = "Có phải bạn muốn hỏi về một trong các thủ tục này?"
+        if maybe_out_of_scope:
+            text = (
+                "Câu này có thể nằm ngoài 26 dịch vụ công mình hướng dẫn; việc khác bạn hỏi Bộ phận một cửa của xã, "
+                "phường hoặc cơ quan phụ trách nhé. Có phải bạn muốn hỏi về thủ tục này?"
+            )
+        dispatcher.utter_message(text=text, buttons=choose_procedure_buttons(keys))
         return pending + [SlotSet("candidates", keys)]
     what = ASPECT_QUESTIONS.get(aspect or "", "")
     ask = f"Bạn hỏi {what} của thủ tục nào ạ?" if what and aspect != "overview" else "Bạn hỏi về thủ tục nào ạ?"
@@ -165,6 +181,15 @@ class ActionAnswerProcedure(Action):
         key = entity(tracker, "procedure")
         ranking = ranking_of(tracker)
         current = tracker.get_slot("procedure")
+        if (
+            key is None
+            and ranking
+            and current is None
+            and ranking[0]["confidence"] < SURE_OF_PROCEDURE
+            and out_of_scope_confidence(tracker) >= DOUBT_OUT_OF_SCOPE
+        ):
+            # "vay ngân hàng mua nhà cần thế chấp sổ đỏ không": maybe a procedure, maybe not ours at all
+            return ask_which(dispatcher, [r["key"] for r in ranking[:2]], asked, maybe_out_of_scope=True)
         if key is None and ranking:
             if ranking[0]["confidence"] >= CONFIRM_BELOW:
                 key = ranking[0]["key"]

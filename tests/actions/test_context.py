@@ -156,3 +156,16 @@ async def test_context_where_the_citizen_lives_is_a_where_question(
 
     events = await ActionOutOfScope().run(dispatcher, tracker_from({"procedure": "dang-ky-xe", "aspect": "fee"}, text=said), {})
     assert SlotSet("aspect", "where") in events and dispatcher.messages[0]["text"].startswith("Nơi giải quyết")
+
+
+async def test_context_a_doubtful_first_question_is_not_answered_as_the_nearest_procedure(
+    actions_catalogue: Any, dispatcher: Any, tracker_from: Any
+) -> None:
+    doubtful = {**parse("dang-ky-bien-dong-dat-dai", 0.82, "eligibility"), "intent_ranking": [
+        {"name": "ask_procedure", "confidence": 0.54}, {"name": "out_of_scope", "confidence": 0.46}]}
+    events = await run(tracker_from({}, text="vay ngân hàng mua nhà cần thế chấp sổ đỏ không", parse=doubtful), dispatcher)
+    assert not any(e.get("name") == "procedure" for e in events)
+    assert "ngoài 26 dịch vụ" in dispatcher.messages[0]["text"] and not dispatcher.messages[0]["custom"]
+    # in a conversation already about a procedure, the same doubt is a follow-up and answered
+    events = await run(tracker_from({"procedure": "dang-ky-bien-dong-dat-dai"}, text="có cần công chứng không", parse=doubtful), dispatcher)
+    assert SlotSet("procedure", "dang-ky-bien-dong-dat-dai") in events
