@@ -25,6 +25,7 @@ from assistant.api.routes import actions, console, health, procedures
 from assistant.channels import messenger, rest, web, zalo
 from assistant.channels.web_auth import WidgetCors
 from assistant.errors import AssistantError, ModelNotReady
+from assistant.limits import BodyLimitMiddleware
 from assistant.logs import configure_logging
 from assistant.settings import Settings, get_settings
 
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
                     settings,
                     after_turn=app.state.handoffs.after_turn,
                     is_paused=app.state.handoffs.is_paused,
+                    action_executor=executor,
                 )
             except ModelNotReady as e:
                 logger.error("%s", e)
@@ -85,12 +87,14 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
     )
     app.state.settings = settings
     app.state.engine = None
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
     app.include_router(health.router)
     app.include_router(rest.router)
     app.include_router(zalo.router)
     app.include_router(messenger.router)
     app.include_router(procedures.router)
-    app.include_router(actions.router)
+    if settings.action_endpoint:  # actions on a separate action server: this app can be that server
+        app.include_router(actions.router)
     app.include_router(web.router)
     app.include_router(console.router)
     # CORS on the widget's routes only, for the portals of ASSISTANT_ALLOWED_ORIGINS (and our own demo page)

@@ -8,9 +8,10 @@ from __future__ import annotations
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseSettings, SecretStr, validator
+from pydantic import BaseSettings, SecretStr, root_validator, validator
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,10 +24,16 @@ class Settings(BaseSettings):
     database_url: str = f"sqlite:///{ROOT / 'var' / 'assistant.db'}"
     redis_url: str | None = None
     action_endpoint: str | None = None
+    #: Shared secret between the agent and a separate action server (Rasa's endpoint ``token``).
+    action_token: SecretStr | None = None
     procedures_dir: Path = ROOT / "procedures"
     nlu_data_dir: Path = ROOT / "nlu_data"
     models_dir: Path = ROOT / "models"
     log_level: str = "INFO"
+    #: Largest request body accepted (after inflating a compressed one); larger is answered 413.
+    max_body_bytes: int = 1_000_000
+    #: Deepest nesting of a JSON body; deeper is answered 400.
+    max_json_depth: int = 32
 
     zalo_app_id: str | None = None
     zalo_oa_secret: SecretStr | None = None
@@ -53,6 +60,7 @@ class Settings(BaseSettings):
     @validator(
         "redis_url",
         "action_endpoint",
+        "action_token",
         "zalo_app_id",
         "zalo_oa_secret",
         "zalo_access_token",
@@ -69,10 +77,12 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @property
-    def actions_url(self) -> str:
-        """Where Rasa sends custom-action calls: this app's ``/webhook`` unless configured."""
-        return self.action_endpoint or f"http://127.0.0.1:{self.port}/webhook"
+    @root_validator(skip_on_failure=True)
+    def _action_server_needs_token(cls, values: dict[str, Any]) -> dict[str, Any]:  # noqa: N805
+        """A separate action server is reached only with a shared token: never an open action endpoint."""
+        if values.get("action_endpoint") and not values.get("action_token"):
+            raise ValueError("ASSISTANT_ACTION_TOKEN is required when ASSISTANT_ACTION_ENDPOINT is set")
+        return values
 
     @property
     def zalo_enabled(self) -> bool:

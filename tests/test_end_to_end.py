@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -134,7 +135,7 @@ def test_walkthrough_ends_with_result_and_rating(server: LiveServer) -> None:
     assert "Cảm ơn góp ý" in server.texts(server.say("walk-2", "bước chụp ảnh nên có hình minh họa"))
     database = server.database_url.removeprefix("sqlite:///")
     with sqlite3.connect(database) as db:
-        rows = db.execute("select procedure_key, rating, comment from feedback where sender_id = 'walk-2'").fetchall()
+        rows = db.execute("select procedure_key, rating, comment from feedback where sender_id = 'rest:walk-2'").fetchall()
     assert rows == [("ho-chieu", 5, "bước chụp ảnh nên có hình minh họa")]
 
 
@@ -158,7 +159,7 @@ def test_handoff_records_step_and_answers_then_bot_is_silent(server: LiveServer)
     database = server.database_url.removeprefix("sqlite:///")
     with sqlite3.connect(database) as db:
         row = db.execute(
-            "select channel, procedure_key, step, answers, status from handoffs where sender_id = ?", ("human-1",)
+            "select channel, procedure_key, step, answers, status from handoffs where sender_id = ?", ("rest:human-1",)
         ).fetchone()
     assert row is not None
     channel, procedure, step, answers, status = row
@@ -221,24 +222,22 @@ def test_model_parse_ranks_procedure_and_aspect(server: LiveServer) -> None:
     assert body["aspect"] == "fee"
 
 
-def test_action_endpoint_contract(server: LiveServer) -> None:
+def test_action_endpoint_is_not_exposed_when_actions_run_in_process(server: LiveServer) -> None:
     import zlib
 
     import httpx
 
-    assert server.post("/webhook", {"next_action": "action_does_not_exist", "tracker": {}}).status_code == 404
-    assert httpx.post(f"{server.url}/webhook", content=b"not json").status_code == 400
-    call = {
-        "next_action": "action_list_services",
-        "sender_id": "x",
-        "tracker": {"sender_id": "x", "slots": {}, "latest_message": {}, "events": [], "paused": False},
-        "domain": {},
-        "version": "3.6.2",
-    }
-    body = zlib.compress(__import__("json").dumps(call).encode())
-    response = httpx.post(f"{server.url}/webhook", content=body, headers={"Content-Encoding": "deflate"})
-    assert response.status_code == 200
-    assert "26." in response.json()["responses"][0]["text"]
+    call = {"next_action": "action_list_services", "sender_id": "x", "tracker": {"sender_id": "x"}, "domain": {}}
+    assert server.post("/webhook", call).status_code == 404
+    assert httpx.get(f"{server.url}/actions").status_code == 404
+    # the actions themselves still answer, in process
+    assert "26." in server.texts(server.say("actions-1", "/list_services"))
+    bomb = zlib.compress(b"\0" * 1_000_000_000, 9)  # 1 MB that inflates to 1 GB
+    started = time.perf_counter()
+    response = httpx.post(
+        f"{server.url}/webhooks/rest/webhook", content=bomb, headers={"Content-Encoding": "deflate"}, timeout=30
+    )
+    assert 400 <= response.status_code < 500 and time.perf_counter() - started < 1.0
 
 
 def test_cli_parse_one_json_line_per_input_line(server: LiveServer) -> None:

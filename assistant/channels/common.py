@@ -22,6 +22,24 @@ SEND_TIMEOUT_SECONDS = 10.0
 CHOOSE_TEXT = "Mời bạn chọn:"
 """Text sent with buttons when a reply has buttons but no text."""
 
+def conversation_id(channel: str, user_id: str) -> str:
+    """The conversation id of a channel's user: ids are namespaced, so no channel can name another's.
+
+    Example:
+        >>> conversation_id("zalo", "2468458835296117922")
+        'zalo:2468458835296117922'
+        >>> conversation_id("rest", "zalo:2468458835296117922")  # a REST client stays in the REST space
+        'rest:zalo:2468458835296117922'
+    """
+    return f"{channel}:{user_id}"
+
+
+def platform_user_id(sender_id: str, channel: str) -> str:
+    """The platform's own user id from a conversation id (``zalo:123`` → ``123``); other ids unchanged."""
+    prefix = f"{channel}:"
+    return sender_id[len(prefix) :] if sender_id.startswith(prefix) else sender_id
+
+
 class RecentIds:
     """Remembers the ids of recently processed platform messages, to drop redeliveries.
 

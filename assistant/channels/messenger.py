@@ -28,7 +28,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from assistant.channels.common import (
     CHOOSE_TEXT,
     SEND_TIMEOUT_SECONDS,
+    conversation_id,
     drop_unready,
+    platform_user_id,
     recent_ids,
     secret,
     split_text,
@@ -122,13 +124,14 @@ async def send_messenger(settings: Settings, psid: str, replies: list[Reply]) ->
         True when the Send API accepted every message; False after an HTTP error, a timeout or a Graph API error.
     """
     redact_httpx_log()
+    psid = platform_user_id(psid, "messenger")
     url = f"{settings.messenger_api_base.rstrip('/')}/me/messages"
     params = {"access_token": secret(settings.messenger_page_token)}
     async with httpx.AsyncClient(timeout=SEND_TIMEOUT_SECONDS) as client:
         for reply in replies:
             for message in messenger_messages(reply):
                 body = {
-                    "recipient": {"id": reply.recipient_id or psid},
+                    "recipient": {"id": psid},
                     "messaging_type": "RESPONSE",
                     "message": message,
                 }
@@ -188,8 +191,9 @@ async def process_messenger_events(app: FastAPI, events: list[dict[str, Any]]) -
             else:
                 if await drop_unready(app, event["seen_key"], psid, "Messenger"):
                     continue
+                conversation = conversation_id("messenger", psid)
                 replies = await handle_text(
-                    app.state.engine, psid, event["text"], channel="messenger", metadata=event["metadata"]
+                    app.state.engine, conversation, event["text"], channel="messenger", metadata=event["metadata"]
                 )
             await send_messenger(settings, psid, replies)
         except Exception:  # noqa: BLE001 - a background task must not crash; Meta already has its 200

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, constr
 
+from assistant.channels.common import conversation_id
 from assistant.engine import ConversationEngine, Reply, complete_parse
 from assistant.errors import ModelNotReady
 
@@ -58,10 +59,15 @@ async def handle_text(
 
 @router.post("/webhooks/rest/webhook")
 async def rest_webhook(body: RestMessage, request: Request) -> list[dict[str, Any]]:
-    """Rasa's REST channel: one message in, the bot's replies out."""
+    """Rasa's REST channel: one message in, the bot's replies out.
+
+    The conversation is ``rest:<sender>``: whatever the client sends as ``sender`` (``zalo:…``, ``web:…``), it
+    only ever reaches a REST conversation. Replies carry the client's own ``sender`` as ``recipient_id``.
+    """
     engine = engine_of(request)
-    replies = await handle_text(engine, body.sender, body.message, channel="rest", metadata=body.metadata)
-    return [r.as_rest() for r in replies]
+    sender = conversation_id("rest", body.sender)
+    replies = await handle_text(engine, sender, body.message, channel="rest", metadata=body.metadata)
+    return [{**r.as_rest(), "recipient_id": body.sender} for r in replies]
 
 
 @router.post("/model/parse")

@@ -32,7 +32,9 @@ from assistant.channels.common import (
     CHOOSE_TEXT,
     SEND_TIMEOUT_SECONDS,
     as_object,
+    conversation_id,
     drop_unready,
+    platform_user_id,
     recent_ids,
     secret,
     split_text,
@@ -128,15 +130,18 @@ def zalo_messages(reply: Reply) -> list[dict[str, Any]]:
 async def send_zalo(settings: Settings, user_id: str, replies: list[Reply]) -> bool:
     """Send the replies in order through the "Gửi tin Tư vấn" API; stop at the first failure (logged).
 
+    ``user_id`` is the Zalo user id, or the conversation id ``zalo:<user id>``; replies go to that user only.
+
     Returns:
         True when Zalo accepted every message; False after an HTTP error, a timeout or a Zalo error code.
     """
     url = f"{settings.zalo_api_base.rstrip('/')}/v3.0/oa/message/cs"
     headers = {"access_token": secret(settings.zalo_access_token)}
+    user_id = platform_user_id(user_id, "zalo")
     async with httpx.AsyncClient(timeout=SEND_TIMEOUT_SECONDS) as client:
         for reply in replies:
             for message in zalo_messages(reply):
-                body = {"recipient": {"user_id": reply.recipient_id or user_id}, "message": message}
+                body = {"recipient": {"user_id": user_id}, "message": message}
                 try:
                     response = await client.post(url, json=body, headers=headers)
                 except httpx.HTTPError as e:
@@ -174,7 +179,8 @@ async def process_zalo_event(
         else:
             if await drop_unready(app, seen_key, sender_id, "Zalo"):
                 return
-            replies = await handle_text(app.state.engine, sender_id, text, channel="zalo", metadata=metadata)
+            conversation = conversation_id("zalo", sender_id)
+            replies = await handle_text(app.state.engine, conversation, text, channel="zalo", metadata=metadata)
         await send_zalo(settings, sender_id, replies)
     except Exception:  # noqa: BLE001 - a background task must not crash; Zalo already has its 200
         logger.exception("Zalo message from %s could not be answered", sender_id)

@@ -114,7 +114,7 @@ def test_messenger_good_event_reaches_engine_and_platform(
 ) -> None:
     response = post(client, delivery(text_event()))
     assert response.status_code == 200 and response.json() == {"status": "ok"}
-    assert [(c["sender_id"], c["text"], c["channel"]) for c in engine.calls] == [(PSID, "làm hộ chiếu", "messenger")]
+    assert [(c["sender_id"], c["text"], c["channel"]) for c in engine.calls] == [(f"messenger:{PSID}", "làm hộ chiếu", "messenger")]
     assert engine.calls[0]["metadata"] == {
         "messenger": {"mid": "m_abc123", "page_id": PAGE, "timestamp": 1700000000000}
     }

@@ -96,7 +96,7 @@ def test_zalo_good_event_reaches_engine_and_platform(
     response = post(client, event())
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
-    assert [(c["sender_id"], c["text"], c["channel"]) for c in engine.calls] == [(USER, "làm hộ chiếu", "zalo")]
+    assert [(c["sender_id"], c["text"], c["channel"]) for c in engine.calls] == [(f"zalo:{USER}", "làm hộ chiếu", "zalo")]
     assert engine.calls[0]["metadata"]["zalo"]["msg_id"] == "96d3cdf3af150460909"
 
     [sent] = platform.requests
