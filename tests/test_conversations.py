@@ -41,7 +41,7 @@ def test_conversations_set_is_large_and_covers_every_procedure(conversations: li
     assert len(conversations) >= 70
     assert KEYS <= expected
     assert expected - {None} <= KEYS
-    assert {c.source.removesuffix(".yml") for c in conversations} == KINDS
+    assert KINDS <= {c.source.removesuffix(".yml") for c in conversations}
 
 
 def test_conversations_set_is_written_the_ways_citizens_write(conversations: list[Conversation]) -> None:
