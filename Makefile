@@ -41,7 +41,13 @@ browser:  ## Debian's chromium for the widget's browser test (installed when mis
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "chromium is not installed: the widget's browser test will be skipped"
 
-test: setup train browser  ## the whole suite: lint, types, unit, API, browser, NLU floors, dialogue stories
+axe: node_modules/axe-core/axe.min.js  ## axe-core (npm ci, pinned in package-lock.json) for the widget's accessibility check
+
+node_modules/axe-core/axe.min.js: package.json package-lock.json
+	@command -v npm >/dev/null && npm ci --no-audit --no-fund --loglevel=error && touch $@ || \
+	  echo "npm is not installed: the widget's accessibility check will be skipped"
+
+test: setup train browser axe  ## the whole suite: lint, types, unit, API, browser, NLU floors, dialogue stories
 	$(BIN)/assistant procedures validate
 	$(BIN)/rasa data validate $(RASA_ARGS) $(RASA_DATA)
 	$(BIN)/ruff check assistant actions tests
@@ -69,6 +75,6 @@ types: setup  ## mypy (part of make test)
 	$(BIN)/mypy assistant actions
 
 clean:  ## remove the venv, models and local data
-	rm -rf .venv models var .pytest_cache .ruff_cache
+	rm -rf .venv models var .pytest_cache .ruff_cache node_modules
 
-.PHONY: help setup train load run validate browser test test-fast evaluate cross-validate bench lint types clean
+.PHONY: help setup train load run validate browser axe test test-fast evaluate cross-validate bench lint types clean

@@ -116,6 +116,36 @@ class Browser:
             time.sleep(0.1)
         raise BrowserError(f"timed out waiting for {condition!r}")
 
+    def viewport(self, width: int, height: int) -> None:
+        """Emulate a screen of ``width`` × ``height`` CSS pixels (a phone at 360 px, a desktop at 1280 px)."""
+        self._loop.run_until_complete(
+            self._call(
+                "Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=width < 600
+            )
+        )
+
+    def screenshot(self, path: str) -> None:
+        """Save what the page shows as a PNG."""
+        import base64
+
+        shot = self._loop.run_until_complete(self._call("Page.captureScreenshot", format="png"))
+        with open(path, "wb") as out:
+            out.write(base64.b64decode(shot["data"]))
+
+    def press(self, key: str) -> None:
+        """Press one key as a keyboard does (``Tab``, ``Enter``, ``Escape``), to the focused element."""
+        codes = {"Tab": 9, "Enter": 13, "Escape": 27}
+        text = "\r" if key == "Enter" else ""
+        for kind in ("keyDown", "keyUp"):
+            params: dict[str, Any] = {"type": kind, "key": key, "code": key, "windowsVirtualKeyCode": codes[key]}
+            if kind == "keyDown" and text:
+                params["text"] = text
+            self._loop.run_until_complete(self._call("Input.dispatchKeyEvent", **params))
+
+    def type(self, text: str) -> None:
+        """Type ``text`` into the focused element."""
+        self._loop.run_until_complete(self._call("Input.insertText", text=text))
+
     def close(self) -> None:
         """Quit the browser and remove its profile."""
         if self._socket is not None:

@@ -119,7 +119,10 @@ def test_web_token_key_follows_the_session_secret() -> None:
     ("value", "expected"),
     [
         ("", []),
-        ("https://Portal.example.gov.vn/, http://localhost:8080", ["https://portal.example.gov.vn", "http://localhost:8080"]),
+        (
+            "https://Portal.example.gov.vn/, http://localhost:8080",
+            ["https://portal.example.gov.vn", "http://localhost:8080"],
+        ),
         ("*", ["*"]),
     ],
 )
@@ -184,7 +187,9 @@ def test_web_end_restarts_the_conversation(client: TestClient) -> None:
 
 def add_handoff(client: TestClient, sender_id: str, status: str = "open") -> None:
     with session_scope(client.app.state.db_engine) as session:
-        session.add(Handoff(sender_id=sender_id, channel="web", summary="", answers={}, last_messages=[], status=status))
+        session.add(
+            Handoff(sender_id=sender_id, channel="web", summary="", answers={}, last_messages=[], status=status)
+        )
 
 
 def test_web_staff_messages_need_the_token_and_follow_the_handoff(client: TestClient, engine: RecordingEngine) -> None:
