@@ -34,7 +34,8 @@ class Browser:
     def __init__(self) -> None:
         if CHROMIUM is None:
             raise BrowserError("chromium is not installed (apt-get install chromium)")
-        self._profile = tempfile.TemporaryDirectory(prefix="chromium-")
+        # chromium's helper processes may still be writing the profile as it quits
+        self._profile = tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True)
         self._process = subprocess.Popen(  # noqa: S603 - our own arguments
             [
                 CHROMIUM,
@@ -120,9 +121,18 @@ class Browser:
         """Emulate a screen of ``width`` × ``height`` CSS pixels (a phone at 360 px, a desktop at 1280 px)."""
         self._loop.run_until_complete(
             self._call(
-                "Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=width < 600
+                "Emulation.setDeviceMetricsOverride",
+                width=width,
+                height=height,
+                deviceScaleFactor=1,
+                mobile=width < 600,
             )
         )
+
+    def media(self, feature: str, value: str) -> None:
+        """Emulate a media feature (``prefers-reduced-motion: reduce``); an empty value ends the emulation."""
+        features = [{"name": feature, "value": value}] if value else []
+        self._loop.run_until_complete(self._call("Emulation.setEmulatedMedia", features=features))
 
     def screenshot(self, path: str) -> None:
         """Save what the page shows as a PNG."""

@@ -337,3 +337,31 @@ def test_widget_staff_replies_polled_while_with_staff(server: WidgetServer, port
     stopped = browser.run(polls)
     browser.run("new Promise(r => setTimeout(r, 6000))")
     assert browser.run(polls) == stopped, "polling stops once the conversation is handed back"
+
+
+def test_widget_forgets_after_the_idle_time(server: WidgetServer, portal: Portal, browser: Browser) -> None:
+    fresh(browser, portal.url + "/index.html", 1280)
+    browser.run(f"{W}.querySelector('.launcher').click()")
+    answered(browser, 0)
+    say(browser, "làm hộ chiếu")
+    assert browser.run(STORED) == ["tldvc"]
+    # 31 minutes without use (the default idle time is 30): the next page shows nothing and keeps nothing
+    browser.run(
+        "const s = JSON.parse(localStorage.tldvc); s.last -= 31 * 60000; localStorage.tldvc = JSON.stringify(s)"
+    )
+    browser.open(portal.url + "/thu-tuc.html")
+    assert browser.run(STORED) == [] and browser.run(LOG) == [] and not browser.run(OPEN)
+
+
+def test_widget_respects_reduced_motion(server: WidgetServer, portal: Portal, browser: Browser) -> None:
+    fresh(browser, portal.url + "/index.html", 1280)
+    browser.media("prefers-reduced-motion", "reduce")
+    try:
+        browser.run(f"{W}.querySelector('.launcher').click()")
+        assert browser.run(f"getComputedStyle({W}.querySelector('.panel')).animationName") == "none"
+        assert browser.run(f"getComputedStyle({W}.querySelector('.log')).scrollBehavior") == "auto"
+    finally:
+        browser.media("prefers-reduced-motion", "")
+    browser.run(f"{W}.querySelector('.launcher').click()")
+    browser.run(f"{W}.querySelector('.launcher').click()")
+    assert browser.run(f"getComputedStyle({W}.querySelector('.panel')).animationName") != "none"
