@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,11 +53,23 @@ class Reply:
         return out
 
 
-TurnHook = Callable[[Any, str], Awaitable[None]]
-"""Called after each turn with the conversation's tracker and the channel name."""
+TurnHook = Callable[[Any, str], Awaitable[list[dict[str, Any]] | None]]
+"""Called after each turn with the conversation's tracker and the channel name; may return messages to add."""
 
 PausedCheck = Callable[[str], Awaitable[bool]]
 """Tells whether a conversation is with staff (the bot stays silent)."""
+
+GateCheck = Callable[[str, str], Awaitable[Any]]
+"""Decides, before Rasa, whether the bot answers a message (:class:`assistant.handoff.Gate`: ``hold``, ``replies``)."""
+
+ForgetHook = Callable[[str], Awaitable[None]]
+"""Deletes what our own tables keep about a conversation (hand-offs, feedback, outbox)."""
+
+FORGET_ACTION = "action_delete_my_data"
+"""The action after which the conversation and everything kept about it is deleted ("xóa dữ liệu của tôi")."""
+
+_answering: ContextVar[str | None] = ContextVar("answering", default=None)
+"""The conversation whose message the bot may answer (its hand-off gate said so) in this task."""
 
 ACTION_FAILED_TEXT = (
     "Xin lỗi, trợ lý gặp sự cố khi trả lời câu này. Bạn thử hỏi lại theo cách khác, "
@@ -199,14 +212,45 @@ class ConversationEngine:
     """Runs conversations through a Rasa agent loaded in this process."""
 
     def __init__(
-        self, agent: Any, *, after_turn: TurnHook | None = None, is_paused: PausedCheck | None = None
+        self,
+        agent: Any,
+        *,
+        after_turn: TurnHook | None = None,
+        is_paused: PausedCheck | None = None,
+        gate: GateCheck | None = None,
+        forget: ForgetHook | None = None,
     ) -> None:
         self._agent = agent
         self._after_turn = after_turn
         self._is_paused = is_paused
+        self._gate = gate
+        self._forget = forget
         self._saved: dict[str, Any] = {}
         if agent is not None and after_turn is not None:
             self._keep_saved_trackers(agent.tracker_store)
+        if getattr(agent, "processor", None) is not None:
+            self._follow_handoff_rows(agent.processor)
+
+    @staticmethod
+    def _follow_handoff_rows(processor: Any) -> None:
+        """One source of truth: a tracker Rasa still has paused is resumed when the hand-off gate let the bot answer.
+
+        The hand-off row decides (see :mod:`assistant.handoff`); Rasa's ``ConversationPaused`` only follows it.
+        The resume happens on the tracker Rasa reads for the turn, under the conversation's lock: no extra read.
+        """
+        get_tracker = processor.get_tracker
+
+        async def get_tracker_following_handoffs(conversation_id: str) -> Any:
+            tracker = await get_tracker(conversation_id)
+            if tracker is not None and tracker.is_paused() and _answering.get() == conversation_id:
+                from rasa.shared.core.events import ActionExecuted, ConversationResumed
+
+                logger.warning("conversation %s was paused with no hand-off open: resumed", conversation_id)
+                tracker.update(ConversationResumed())
+                tracker.update(ActionExecuted("action_listen"))
+            return tracker
+
+        processor.get_tracker = get_tracker_following_handoffs
 
     def _keep_saved_trackers(self, store: Any) -> None:
         """Remember the tracker Rasa saves at the end of a turn, so the after-turn hook needs no re-read."""
@@ -227,6 +271,8 @@ class ConversationEngine:
         after_turn: TurnHook | None = None,
         is_paused: PausedCheck | None = None,
         action_executor: Any = None,
+        gate: GateCheck | None = None,
+        forget: ForgetHook | None = None,
     ) -> ConversationEngine:
         """Load the newest trained model with stores and action endpoint from settings.
 
@@ -235,6 +281,8 @@ class ConversationEngine:
             model_path: the model; default the newest in ``settings.models_dir``.
             after_turn: called after each turn (hand-off and rating bookkeeping).
             is_paused: tells whether a conversation is with staff.
+            gate: decides before Rasa whether the bot answers (hand-offs); replaces ``is_paused``.
+            forget: deletes our tables' rows of a conversation whose citizen asked to delete their data.
             action_executor: runs our actions in process (a ``rasa_sdk`` ActionExecutor); ignored when
                 ``settings.action_endpoint`` names a separate action server.
 
@@ -276,7 +324,10 @@ class ConversationEngine:
             type(getattr(agent.tracker_store, "_tracker_store", agent.tracker_store)).__name__,
             type(agent.lock_store).__name__,
         )
-        return cls(agent, after_turn=after_turn, is_paused=is_paused)
+        session_minutes = settings.session_expiration_minutes
+        domain = agent.processor.domain
+        domain.session_config = type(domain.session_config)(session_minutes, carry_over_slots=True)
+        return cls(agent, after_turn=after_turn, is_paused=is_paused, gate=gate, forget=forget)
 
     @property
     def agent(self) -> Any:
@@ -313,21 +364,74 @@ class ConversationEngine:
             input_channel=channel,
             metadata=metadata or {},
         )
-        if self._is_paused is not None and await self._is_paused(sender_id):
-            # With staff: record what the citizen wrote for them, predict nothing, say nothing.
-            async with self._agent.lock_store.lock(sender_id):
-                await self._agent.processor.log_message(message, should_save_tracker=True)
-            self._saved.pop(sender_id, None)  # no after-turn hook here: do not keep it
-            return []
-        await self._agent.handle_message(message)
+        before: list[Reply] = []
+        if self._gate is not None:
+            gate = await self._gate(sender_id, text[:MAX_MESSAGE_CHARS])
+            if gate.hold:
+                return await self._hold(message, gate.replies)
+            before = _replies(sender_id, gate.replies)
+        elif self._is_paused is not None and await self._is_paused(sender_id):
+            return await self._hold(message, [])
+        token = _answering.set(sender_id)
+        try:
+            await self._agent.handle_message(message)
+        finally:
+            _answering.reset(token)
+        after: list[Reply] = []
+        tracker = None
         if self._after_turn is not None:
             tracker = self._saved.pop(sender_id, None) or await self._agent.tracker_store.retrieve(sender_id)
             if tracker is not None:
                 try:
-                    await self._after_turn(tracker, channel)
+                    notices = await self._after_turn(tracker, channel)
+                    after = _replies(sender_id, notices or [])
                 except Exception:  # noqa: BLE001 - bookkeeping must never lose the citizen's answer
                     logger.exception("after-turn hook failed for a conversation")
-        return replies_of(output.messages, sender_id)
+        if tracker is not None and _ran_this_turn(tracker, FORGET_ACTION):
+            await self.forget(sender_id)
+        return before + replies_of(output.messages, sender_id) + after
+
+    async def _hold(self, message: Any, replies: list[dict[str, Any]]) -> list[Reply]:
+        """Record the citizen's message (and what we answer instead of the bot) without predicting anything."""
+        from rasa.shared.core.events import BotUttered
+
+        sender_id = message.sender_id
+        async with self._agent.lock_store.lock(sender_id):
+            tracker = await self._agent.processor.log_message(message, should_save_tracker=False)
+            for reply in replies:
+                tracker.update(BotUttered(reply.get("text"), data={"buttons": reply.get("buttons") or []}))
+            await self._agent.tracker_store.save(tracker)
+        self._saved.pop(sender_id, None)  # no after-turn hook here: do not keep it
+        return _replies(sender_id, replies)
+
+    async def note(self, sender_id: str, text: str) -> None:
+        """Hand the conversation back to the bot with a message to the citizen in it (a hand-off that timed out)."""
+        from rasa.shared.core.events import ActionExecuted, BotUttered, ConversationResumed
+
+        async with self._agent.lock_store.lock(sender_id):
+            tracker = await self._agent.tracker_store.get_or_create_tracker(sender_id)
+            if tracker.is_paused():
+                tracker.update(ConversationResumed())
+                tracker.update(ActionExecuted("action_listen"))
+            tracker.update(BotUttered(text, metadata={"handoff_notice": True}))
+            await self._agent.tracker_store.save(tracker)
+
+    async def forget(self, sender_id: str) -> None:
+        """Delete the conversation: Rasa's stored events and, through the ``forget`` hook, our rows about it."""
+        store = getattr(self._agent.tracker_store, "_tracker_store", self._agent.tracker_store)
+        async with self._agent.lock_store.lock(sender_id):
+            if hasattr(store, "session_scope"):  # Rasa's SQLTrackerStore
+                from rasa.core.tracker_store import SQLTrackerStore
+
+                with store.session_scope() as session:
+                    session.query(SQLTrackerStore.SQLEvent).filter_by(sender_id=sender_id).delete()
+                    session.commit()
+            elif isinstance(getattr(store, "store", None), dict):  # Rasa's InMemoryTrackerStore
+                store.store.pop(sender_id, None)
+        self._saved.pop(sender_id, None)
+        if self._forget is not None:
+            await self._forget(sender_id)
+        logger.info("conversation %s deleted at the citizen's request", sender_id)
 
     async def parse(self, text: str) -> dict[str, Any]:
         """Parse one message with the NLU pipeline; always has procedure/procedure_ranking/aspect."""
@@ -349,6 +453,22 @@ class ConversationEngine:
         # Listening again: the citizen's next message starts a fresh turn, as after any bot turn.
         tracker.update(ActionExecuted("action_listen"))
         await self._agent.tracker_store.save(tracker)
+
+
+def _replies(sender_id: str, messages: list[dict[str, Any]]) -> list[Reply]:
+    """Our own messages (``{"text", "buttons"?}``) as replies."""
+    return [Reply(recipient_id=sender_id, text=m.get("text"), buttons=list(m.get("buttons") or [])) for m in messages]
+
+
+def _ran_this_turn(tracker: Any, action_name: str) -> bool:
+    """True when ``action_name`` ran after the conversation's latest user message."""
+    for event in reversed(list(tracker.events)):
+        kind = getattr(event, "type_name", None)
+        if kind == "user":
+            return False
+        if kind == "action" and getattr(event, "action_name", None) == action_name:
+            return True
+    return False
 
 
 def replies_of(messages: list[dict[str, Any]], sender_id: str) -> list[Reply]:

@@ -4,19 +4,42 @@ Actions do not write to the database: ``action_handoff`` pauses the conversation
 ``ConversationPaused``) and ``action_save_rating`` sets ``feedback_rating``. After every turn the engine
 calls :meth:`HandoffService.after_turn`, which records a :class:`~assistant.db.models.Handoff` (channel,
 user, procedure, step, answers, last messages) or a :class:`~assistant.db.models.Feedback` from those
-events. Staff hand a conversation back with :meth:`HandoffService.close` plus ``engine.resume``.
+events, and tells the citizen their place in the queue.
+
+**One source of truth.** Whether a conversation is with staff is the hand-off row, nothing else: before every
+message the engine asks :meth:`HandoffService.gate`. An open or claimed ``chat`` hand-off holds the message for
+staff (the bot is silent); otherwise the bot answers, and a tracker that Rasa still has paused is resumed on the
+way (the engine does that), so a lost ``resume`` can never leave a citizen talking to nobody.
+
+**Timeout.** A chat hand-off expires ``handoff_timeout_minutes`` after it was made or after the last staff
+action (claim, reply): the citizen is told and the bot takes over (:meth:`HandoffService.expire_stale`, or at
+the citizen's next message).
+
+**Out of desk hours** (``desk_hours``) a hand-off is a ``callback``: the bot asks whether the citizen agrees to
+leave a phone number or an e-mail, collects it, confirms it masked, and answers again meanwhile; staff see the
+request in the queue and call back.
+
+**Claims** are one conditional UPDATE: an officer takes an open hand-off, or one they already hold; two
+officers can never both hold it.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Engine
 
-from assistant.db.models import Feedback, Handoff, HandoffStatus
+from assistant.db.models import Feedback, Handoff, HandoffStatus, utcnow
 from assistant.db.session import session_scope
+from assistant.logs import mask_pii
+from assistant.text.normalize import fold
 
 logger = logging.getLogger(__name__)
 # The tables' columns, for SQL expressions (the models' attributes are annotated with their Python types).
@@ -24,6 +47,129 @@ _FEEDBACK = Feedback.__table__.c
 _HANDOFF = Handoff.__table__.c
 
 LAST_MESSAGES = 12
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+ACTIVE = (HandoffStatus.open.value, HandoffStatus.claimed.value)
+
+QUEUE_TEXT = "Bạn đang ở vị trí số {position} trong hàng chờ gặp cán bộ."
+TIMEOUT_TEXT = (
+    "Xin lỗi, hiện chưa có cán bộ nào trả lời được bạn. Trợ lý ảo tiếp tục hỗ trợ bạn; "
+    "bạn có thể bấm “Gặp cán bộ” lần nữa sau ít phút."
+)
+CONSENT_TEXT = (
+    "Hiện đang ngoài giờ làm việc của bộ phận một cửa ({hours}). Bạn có đồng ý để lại số điện thoại hoặc email "
+    "để cán bộ liên hệ lại trong giờ làm việc không? Thông tin này chỉ dùng để gọi lại cho bạn."
+)
+CONSENT_BUTTONS = [{"title": "Đồng ý", "payload": "/affirm"}, {"title": "Không, cảm ơn", "payload": "/deny"}]
+ASK_CONTACT_TEXT = "Mời bạn nhập số điện thoại hoặc địa chỉ email để cán bộ liên hệ lại."
+BAD_CONTACT_TEXT = (
+    "Mình chưa nhận ra số điện thoại hay email trong tin nhắn này. Bạn nhập lại giúp mình (ví dụ 0912345678 "
+    "hoặc ten@example.com), hoặc bấm “Thôi” nếu không muốn để lại."
+)
+CANCEL_BUTTON = [{"title": "Thôi", "payload": "/deny"}]
+CONTACT_SAVED_TEXT = (
+    "Cảm ơn bạn. Cán bộ sẽ liên hệ lại qua {contact} trong giờ làm việc. Trong lúc chờ, trợ lý ảo vẫn hỗ trợ bạn."
+)
+DECLINED_TEXT = "Vâng ạ. Bạn có thể nhắn “gặp cán bộ” trong giờ làm việc; trong lúc này trợ lý ảo vẫn hỗ trợ bạn."
+
+_YES = {"/affirm", "co", "dong y", "ok", "oke", "vang", "u", "uh", "yes", "duoc", "co a", "dong y a", "vang a"}
+_NO = {"/deny", "khong", "ko", "k", "thoi", "no", "khong can", "khong a", "thoi a", "huy"}
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"(?<!\d)(?:\+?84|0)(?:[\s.-]?\d){8,10}(?!\d)")
+_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+@dataclass
+class Gate:
+    """What happens to a citizen's message, decided by the hand-off row before Rasa sees it.
+
+    Attributes:
+        hold: True when the bot must not answer (staff have the conversation, or a call-back contact is
+            being collected); the message is only recorded.
+        replies: messages to send now (``{"text", "buttons"?}``): the collection's prompts when held, a
+            timeout notice before the bot's answer when not.
+    """
+
+    hold: bool = False
+    replies: list[dict[str, Any]] = field(default_factory=list)
+
+
+def parse_desk_hours(spec: str) -> list[tuple[set[int], list[tuple[time, time]]]]:
+    """Parse ``mon-fri 07:30-11:30,13:30-17:00; sat 07:30-11:30`` into (weekdays, time ranges) groups.
+
+    Raises:
+        ValueError: the text is not in that form.
+    """
+    groups: list[tuple[set[int], list[tuple[time, time]]]] = []
+    for part in spec.split(";"):
+        part = part.strip().lower()
+        if not part:
+            continue
+        days_text, _, ranges_text = part.partition(" ")
+        days: set[int] = set()
+        for chunk in days_text.split(","):
+            first, _, last = chunk.partition("-")
+            if first not in _DAYS or (last and last not in _DAYS):
+                raise ValueError(f"desk hours: unknown day in {part!r}")
+            a, b = _DAYS.index(first), _DAYS.index(last or first)
+            days.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
+        ranges: list[tuple[time, time]] = []
+        for chunk in ranges_text.replace(" ", "").split(","):
+            start, _, end = chunk.partition("-")
+            try:
+                ranges.append((time.fromisoformat(start.zfill(5)), time.fromisoformat(end.zfill(5))))
+            except ValueError as e:
+                raise ValueError(f"desk hours: bad time range {chunk!r}") from e
+        groups.append((days, ranges))
+    return groups
+
+
+def within_desk_hours(spec: str, now: datetime) -> bool:
+    """True when ``now`` (any timezone) falls in the desk hours, read in Vietnam time; always True for ``""``."""
+    groups = parse_desk_hours(spec)
+    if not groups:
+        return True
+    local = now.astimezone(VIETNAM)
+    return any(
+        local.weekday() in days and any(start <= local.time() < end for start, end in ranges) for days, ranges in groups
+    )
+
+
+def find_contact(text: str) -> str | None:
+    """The first e-mail address or Vietnamese phone number in ``text`` (a phone number without separators)."""
+    email = _EMAIL.search(text)
+    if email:
+        return email.group(0)
+    phone = _PHONE.search(text)
+    if phone:
+        return re.sub(r"[\s.-]", "", phone.group(0))
+    return None
+
+
+def mask_contact(contact: str) -> str:
+    """A contact as shown to the citizen and in logs: ``091****678``, ``n***@example.com``."""
+    if "@" in contact:
+        name, _, domain = contact.partition("@")
+        return f"{name[:1]}***@{domain}"
+    return mask_pii(contact)
+
+
+def _answer_of(text: str) -> str | None:
+    """``yes``/``no`` for a consent answer (button payload or words), else None."""
+    words = fold(text).strip(" .!?")
+    if words.startswith("/affirm") or words in _YES:
+        return "yes"
+    if words.startswith("/deny") or words in _NO:
+        return "no"
+    return None
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite gives naive datetimes back: they are UTC."""
+    if value is not None and value.tzinfo is None:
+        from datetime import timezone
+
+        return value.replace(tzinfo=timezone.utc)
+    return value
 
 
 def _this_turn(events: list[Any]) -> list[Any]:
@@ -65,17 +211,57 @@ def summarize(tracker: Any) -> str:
 
 
 class HandoffService:
-    """Creates and lists hand-offs and feedback in our database."""
+    """Creates, gates, claims, times out and lists hand-offs; records feedback.
 
-    def __init__(self, engine: Engine) -> None:
+    Args:
+        engine: our database.
+        hours_text: desk hours as told to citizens.
+        desk_hours: desk hours, machine-readable (:func:`parse_desk_hours`); empty: always open.
+        timeout_minutes: a chat hand-off with no staff action for this long goes back to the bot; 0: never.
+        clock: now, timezone-aware (tests pass their own).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        hours_text: str = "",
+        desk_hours: str = "",
+        timeout_minutes: float = 0.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self._engine = engine
+        self._hours_text = hours_text
+        self._desk_hours = desk_hours
+        parse_desk_hours(desk_hours)  # refuse a bad setting at start-up
+        self._timeout = timedelta(minutes=timeout_minutes) if timeout_minutes > 0 else None
+        self._clock = clock
 
-    async def after_turn(self, tracker: Any, channel: str) -> None:
-        """Record a hand-off or a rating that this turn's events asked for."""
+    @classmethod
+    def from_settings(cls, engine: Engine, settings: Any) -> HandoffService:
+        """The service configured from :class:`~assistant.settings.Settings`."""
+        return cls(
+            engine,
+            hours_text=settings.handoff_hours,
+            desk_hours=settings.desk_hours,
+            timeout_minutes=settings.handoff_timeout_minutes,
+        )
+
+    def _expiry(self, now: datetime) -> datetime | None:
+        return now + self._timeout if self._timeout is not None else None
+
+    async def after_turn(self, tracker: Any, channel: str) -> list[dict[str, Any]]:
+        """Record a hand-off or a rating that this turn's events asked for.
+
+        Returns:
+            Messages for the citizen after the bot's: the queue position, or out of hours the consent question.
+        """
+        notices: list[dict[str, Any]] = []
         turn = _this_turn(list(tracker.events))
         names = [getattr(e, "type_name", None) for e in turn]
         if "pause" in names:
-            self.create(tracker, channel)
+            handoff_id = self.create(tracker, channel)
+            notices = self.created_notices(handoff_id)
         for event in turn:
             if getattr(event, "type_name", None) != "slot" or not event.value:
                 continue
@@ -83,11 +269,23 @@ class HandoffService:
                 self.save_feedback(tracker, channel, rating=int(event.value))
             elif event.key == "feedback_comment":
                 self.save_comment(tracker, channel, comment=str(event.value))
+        return notices
 
     def create(self, tracker: Any, channel: str) -> int:
-        """Store a hand-off for the tracker's conversation and return its id."""
+        """Store a hand-off for the tracker's conversation and return its id.
+
+        In desk hours it is a ``chat`` hand-off (staff answer; it expires without staff action); outside, a
+        ``callback`` whose contact is collected next. An active hand-off of the same conversation is reused.
+        """
+        now = self._clock()
         step = tracker.get_slot("guide_step")
+        in_hours = within_desk_hours(self._desk_hours, now)
         with session_scope(self._engine) as session:
+            existing = session.execute(
+                select(Handoff).where(Handoff.sender_id == tracker.sender_id, _HANDOFF.status.in_(ACTIVE))
+            ).scalar_one_or_none()
+            if existing is not None:
+                return int(existing.id)
             handoff = Handoff(
                 sender_id=tracker.sender_id,
                 channel=channel,
@@ -97,12 +295,174 @@ class HandoffService:
                 summary=summarize(tracker),
                 last_messages=last_messages(tracker),
                 status=HandoffStatus.open.value,
+                mode="chat" if in_hours else "callback",
+                expires_at=self._expiry(now) if in_hours else None,
+                callback_state=None if in_hours else "consent",
+                created_at=now,
+                updated_at=now,
             )
             session.add(handoff)
             session.flush()
             handoff_id = int(handoff.id)
-        logger.info("hand-off %s created for a %s conversation", handoff_id, channel)
+        logger.info("hand-off %s created for a %s conversation (%s)", handoff_id, channel, handoff.mode)
         return handoff_id
+
+    def created_notices(self, handoff_id: int) -> list[dict[str, Any]]:
+        """What the citizen is told once a hand-off is made: queue position, or the call-back consent question."""
+        with session_scope(self._engine) as session:
+            handoff = session.get(Handoff, handoff_id)
+            if handoff is None:
+                return []
+            if handoff.mode == "callback" and handoff.callback_contact:
+                return [{"text": CONTACT_SAVED_TEXT.format(contact=mask_contact(handoff.callback_contact))}]
+            if handoff.mode == "callback":
+                return [{"text": CONSENT_TEXT.format(hours=self._hours_text), "buttons": list(CONSENT_BUTTONS)}]
+        position = self.queue_position(handoff_id)
+        return [{"text": QUEUE_TEXT.format(position=position)}] if position else []
+
+    def queue_position(self, handoff_id: int) -> int | None:
+        """1 for the oldest waiting (open, unclaimed) chat hand-off; None when this one is not waiting."""
+        with session_scope(self._engine) as session:
+            handoff = session.get(Handoff, handoff_id)
+            if handoff is None or handoff.status != HandoffStatus.open.value or handoff.mode != "chat":
+                return None
+            ahead = session.execute(
+                select(func.count(Handoff.id)).where(
+                    Handoff.status == HandoffStatus.open.value, Handoff.mode == "chat", Handoff.id < handoff_id
+                )
+            ).scalar_one()
+            return int(ahead) + 1
+
+    async def gate(self, sender_id: str, text: str) -> Gate:
+        """Decide, from the conversation's active hand-off, whether the bot answers ``text`` (see :class:`Gate`)."""
+        now = self._clock()
+        with session_scope(self._engine) as session:
+            handoff = session.execute(
+                select(Handoff)
+                .where(Handoff.sender_id == sender_id, _HANDOFF.status.in_(ACTIVE))
+                .order_by(_HANDOFF.id.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+            if handoff is None:
+                return Gate()
+            if handoff.mode == "chat":
+                expires = _aware(handoff.expires_at)
+                if expires is not None and expires <= now:
+                    if self._expire(session, int(handoff.id), now):
+                        logger.info("hand-off %s timed out: the bot answers again", handoff.id)
+                        return Gate(replies=[{"text": TIMEOUT_TEXT}])
+                    return Gate()
+                return Gate(hold=True)
+            return self._collect(handoff, text)
+
+    def _collect(self, handoff: Handoff, text: str) -> Gate:
+        """One step of the out-of-hours call-back: consent, then the contact (``handoff`` is in a session)."""
+        state = handoff.callback_state
+        if state == "consent":
+            answer = _answer_of(text)
+            if answer == "yes":
+                handoff.callback_state = "contact"
+                return Gate(hold=True, replies=[{"text": ASK_CONTACT_TEXT, "buttons": list(CANCEL_BUTTON)}])
+            if answer == "no":
+                handoff.callback_state = "declined"
+                handoff.status = HandoffStatus.closed.value
+                handoff.closed_reason = "declined"
+                return Gate(hold=True, replies=[{"text": DECLINED_TEXT}])
+            return Gate(
+                hold=True,
+                replies=[{"text": CONSENT_TEXT.format(hours=self._hours_text), "buttons": list(CONSENT_BUTTONS)}],
+            )
+        if state == "contact":
+            contact = find_contact(text)
+            if contact is not None:
+                handoff.callback_state = "done"
+                handoff.callback_contact = contact
+                logger.info("hand-off %s: call-back contact %s left", handoff.id, mask_contact(contact))
+                return Gate(hold=True, replies=[{"text": CONTACT_SAVED_TEXT.format(contact=mask_contact(contact))}])
+            if _answer_of(text) == "no":
+                handoff.callback_state = "declined"
+                handoff.status = HandoffStatus.closed.value
+                handoff.closed_reason = "declined"
+                return Gate(hold=True, replies=[{"text": DECLINED_TEXT}])
+            return Gate(hold=True, replies=[{"text": BAD_CONTACT_TEXT, "buttons": list(CANCEL_BUTTON)}])
+        return Gate()  # contact left (staff will call back) or declined: the bot answers meanwhile
+
+    def _expire(self, session: Any, handoff_id: int, now: datetime) -> bool:
+        """Close one expired chat hand-off, unless staff acted or closed it meanwhile (conditional UPDATE)."""
+        result = session.execute(
+            update(Handoff)
+            .where(
+                Handoff.id == handoff_id,
+                _HANDOFF.status.in_(ACTIVE),
+                Handoff.mode == "chat",
+                _HANDOFF.expires_at.is_not(None),
+                _HANDOFF.expires_at <= now,
+            )
+            .values(status=HandoffStatus.closed.value, closed_reason="timeout", updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)
+
+    def expire_stale(self) -> list[Handoff]:
+        """Close every chat hand-off whose time ran out; return those this call closed (to tell the citizens)."""
+        now = self._clock()
+        closed: list[Handoff] = []
+        with session_scope(self._engine) as session:
+            ids = (
+                session.execute(
+                    select(Handoff.id).where(
+                        _HANDOFF.status.in_(ACTIVE),
+                        Handoff.mode == "chat",
+                        _HANDOFF.expires_at.is_not(None),
+                        _HANDOFF.expires_at <= now,
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        for handoff_id in ids:
+            with session_scope(self._engine) as session:
+                if self._expire(session, int(handoff_id), now):
+                    handoff = session.get(Handoff, handoff_id)
+                    session.expunge(handoff)
+                    closed.append(handoff)
+                    logger.info("hand-off %s timed out: the bot takes over again", handoff_id)
+        return closed
+
+    def claim(self, handoff_id: int, username: str) -> tuple[Handoff | None, bool]:
+        """Give the hand-off to ``username`` if it is open or already theirs: one conditional UPDATE.
+
+        Two officers claiming at once: the database lets one UPDATE match; the other finds the row claimed
+        by someone else and gets False. A claim (and every reply, which claims) restarts the timeout.
+
+        Returns:
+            (the hand-off as it now is or None when unknown, whether ``username`` holds it).
+        """
+        now = self._clock()
+        with session_scope(self._engine) as session:
+            result = session.execute(
+                update(Handoff)
+                .where(
+                    Handoff.id == handoff_id,
+                    or_(
+                        Handoff.status == HandoffStatus.open.value,
+                        and_(Handoff.status == HandoffStatus.claimed.value, Handoff.assigned_to == username),
+                    ),
+                )
+                .values(
+                    status=HandoffStatus.claimed.value,
+                    assigned_to=username,
+                    expires_at=self._expiry(now),
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            held = bool(result.rowcount)
+        with session_scope(self._engine) as session:
+            handoff = session.get(Handoff, handoff_id)
+            if handoff is not None:
+                session.expunge(handoff)
+            return handoff, held
 
     def save_feedback(self, tracker: Any, channel: str, *, rating: int, comment: str | None = None) -> None:
         """Store a 1–5 rating for the conversation's procedure."""
@@ -137,12 +497,12 @@ class HandoffService:
             )
 
     async def is_paused(self, sender_id: str) -> bool:
-        """True while the conversation has an open or claimed hand-off."""
+        """True while staff have the conversation (an open or claimed chat hand-off): the bot is silent."""
         with session_scope(self._engine) as session:
             query = (
                 select(Handoff.id)
-                .where(Handoff.sender_id == sender_id)
-                .where(_HANDOFF.status.in_([HandoffStatus.open.value, HandoffStatus.claimed.value]))
+                .where(Handoff.sender_id == sender_id, Handoff.mode == "chat")
+                .where(_HANDOFF.status.in_(ACTIVE))
                 .limit(1)
             )
             return session.execute(query).first() is not None
@@ -164,6 +524,7 @@ class HandoffService:
             if handoff is None:
                 return None
             handoff.status = HandoffStatus.closed.value
+            handoff.closed_reason = handoff.closed_reason or "staff"
             if staff:
                 handoff.assigned_to = staff
             session.flush()

@@ -16,13 +16,15 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Engine
 
 from assistant.api.routes import actions, console, health, procedures
-from assistant.channels import messenger, rest, web, zalo
+from assistant.channels import messenger, rest, web, zalo, zalo_token
 from assistant.channels.web_auth import WidgetCors
 from assistant.errors import AssistantError, ModelNotReady
 from assistant.limits import BodyLimitMiddleware
@@ -30,6 +32,15 @@ from assistant.logs import configure_logging
 from assistant.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
+
+
+async def forget_in_thread(db_engine: Engine, sender_id: str) -> None:
+    """Delete our rows about a conversation without blocking the event loop."""
+    import asyncio
+
+    from assistant.retention import forget_conversation
+
+    await asyncio.to_thread(forget_conversation, db_engine, sender_id)
 
 
 def create_app(settings: Settings | None = None, *, load_model: bool = True) -> FastAPI:
@@ -58,7 +69,8 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
         app.state.catalogue = Catalogue.from_db(db_engine)
         if not app.state.catalogue.all():
             logger.warning("the procedure catalogue is empty; run `assistant procedures load`")
-        app.state.handoffs = HandoffService(db_engine)
+        app.state.handoffs = HandoffService.from_settings(db_engine, settings)
+        app.state.zalo_tokens = await zalo_token.start(settings, db_engine)  # renewed; the pair in the database
         executor = ActionExecutor()
         executor.register_package("actions")
         app.state.action_executor = executor
@@ -71,12 +83,20 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
                     settings,
                     after_turn=app.state.handoffs.after_turn,
                     is_paused=app.state.handoffs.is_paused,
+                    gate=app.state.handoffs.gate,
+                    forget=partial(forget_in_thread, db_engine),
                     action_executor=executor,
                 )
             except ModelNotReady as e:
                 logger.error("%s", e)
         logger.info("ready in %.1f s", time.perf_counter() - started)
+        from assistant.outbox import OutboxWorker
+
+        worker = OutboxWorker(app)  # accepted platform events, retried sends, hand-off timeouts
+        worker.start()
         yield
+        await worker.stop()
+        await zalo_token.stop(app.state.zalo_tokens)
         db_engine.dispose()
 
     app = FastAPI(

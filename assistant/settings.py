@@ -49,6 +49,18 @@ class Settings(BaseSettings):
     #: The assistant's own origin (the demo page) is always allowed.
     allowed_origins: str = ""
     handoff_hours: str = "7:30–11:30 và 13:30–17:00, thứ Hai đến thứ Sáu"
+    #: When staff are at the desk, Vietnam time: ``<days> <from>-<to>[,<from>-<to>]``, groups joined by ``;``
+    #: (days ``mon``…``sun``, ranges like ``mon-fri``). Empty: always. Outside, a hand-off collects a call-back contact.
+    desk_hours: str = "mon-fri 07:30-11:30,13:30-17:00"
+    #: A hand-off with no staff action (claim, reply) for this many minutes goes back to the bot; 0: never.
+    handoff_timeout_minutes: float = 15.0
+    #: A conversation idle this long starts a new Rasa session (slots carried over); 0: never.
+    session_expiration_minutes: float = 720.0
+    #: Zalo/Messenger sends: attempts per delivery round (backoff doubles from ``outbox_retry_seconds``).
+    outbox_attempts: int = 4
+    outbox_retry_seconds: float = 0.5
+    #: How often the background worker answers accepted events, retries sends and times hand-offs out.
+    worker_interval_seconds: float = 5.0
     #: Pretend today is this day (YYYY-MM-DD) when judging fees and facts; unset = Vietnam's real date.
     #: For tests and demos only (e.g. to see the answers after a fee change ahead of time).
     today: date | None = None

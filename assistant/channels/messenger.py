@@ -37,6 +37,7 @@ from assistant.channels.common import (
 )
 from assistant.channels.rest import NO_WORDS_REPLY, handle_text
 from assistant.engine import Reply
+from assistant.outbox import accept_or_503, answer_event
 from assistant.settings import Settings
 
 router = APIRouter(tags=["channels"])
@@ -253,8 +254,12 @@ async def messenger_webhook(request: Request, background: BackgroundTasks) -> JS
                 logger.info("Messenger message %s from %s already processed", mid, psid)
                 continue
             metadata = {"messenger": {"mid": mid, "page_id": entry.get("id"), "timestamp": event.get("timestamp")}}
-            events.append({"sender_id": psid, "text": text, "seen_key": seen_key, "metadata": metadata})
+            # Stored before the 200 (the outbox): answered once, even after a crash, a restart or a redelivery.
+            row_id = await accept_or_503(request.app, "messenger", seen_key, psid, text, metadata)
+            if row_id is not None:
+                events.append({"row_id": row_id})
     if not events:
         return JSONResponse({"status": "ignored"})
-    background.add_task(process_messenger_events, request.app, events)
+    for accepted in events:
+        background.add_task(answer_event, request.app, accepted["row_id"])
     return JSONResponse({"status": "ok"})

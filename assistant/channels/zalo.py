@@ -40,7 +40,9 @@ from assistant.channels.common import (
     split_text,
 )
 from assistant.channels.rest import NO_WORDS_REPLY, handle_text
+from assistant.channels.zalo_token import EXPIRED_TOKEN_ERROR, TokenNotRenewed, current_tokens
 from assistant.engine import Reply
+from assistant.outbox import accept_or_503, answer_event
 from assistant.settings import Settings
 
 router = APIRouter(tags=["channels"])
@@ -132,26 +134,47 @@ async def send_zalo(settings: Settings, user_id: str, replies: list[Reply]) -> b
 
     ``user_id`` is the Zalo user id, or the conversation id ``zalo:<user id>``; replies go to that user only.
 
+    The access token comes from the app's :class:`~assistant.channels.zalo_token.ZaloTokens` when there is
+    one; when Zalo answers that it has expired (-216), it is renewed and the message sent again, once.
+
     Returns:
         True when Zalo accepted every message; False after an HTTP error, a timeout or a Zalo error code.
     """
     url = f"{settings.zalo_api_base.rstrip('/')}/v3.0/oa/message/cs"
-    headers = {"access_token": secret(settings.zalo_access_token)}
+    tokens = current_tokens(settings)
+    token = tokens.access_token() if tokens is not None else secret(settings.zalo_access_token)
     user_id = platform_user_id(user_id, "zalo")
     async with httpx.AsyncClient(timeout=SEND_TIMEOUT_SECONDS) as client:
         for reply in replies:
             for message in zalo_messages(reply):
                 body = {"recipient": {"user_id": user_id}, "message": message}
-                try:
-                    response = await client.post(url, json=body, headers=headers)
-                except httpx.HTTPError as e:
-                    logger.warning("Zalo send to %s failed: %s", user_id, type(e).__name__)
-                    return False
+                for attempt in range(2):
+                    try:
+                        response = await client.post(url, json=body, headers={"access_token": token})
+                    except httpx.HTTPError as e:
+                        logger.warning("Zalo send to %s failed: %s", user_id, type(e).__name__)
+                        return False
+                    if attempt == 0 and tokens is not None and zalo_error_code(response) == EXPIRED_TOKEN_ERROR:
+                        try:
+                            token = await tokens.renew(spent=token)
+                        except TokenNotRenewed:
+                            break  # logged by the renewal; the error below is logged too
+                        continue
+                    break
                 error = zalo_error(response)
                 if error is not None:
                     logger.warning("Zalo send to %s failed: %s", user_id, error)
                     return False
     return True
+
+
+def zalo_error_code(response: httpx.Response) -> int | None:
+    """Zalo's numeric ``error`` in a JSON answer (0 on success), or None."""
+    try:
+        data = response.json()
+        return int(data.get("error", 0)) if isinstance(data, dict) else None
+    except (ValueError, TypeError):
+        return None
 
 
 def zalo_error(response: httpx.Response) -> str | None:
@@ -228,5 +251,10 @@ async def zalo_webhook(request: Request, background: BackgroundTasks) -> JSONRes
         return JSONResponse({"status": "duplicate"})
     oa_id = as_object(event.get("recipient")).get("id")
     metadata = {"zalo": {"msg_id": msg_id, "oa_id": oa_id, "timestamp": event.get("timestamp")}}
-    background.add_task(process_zalo_event, request.app, sender_id, text, metadata, seen_key)
+    # Stored before the 200 (the outbox): answered once, even after a crash, a restart or a redelivery.
+    row_id = await accept_or_503(request.app, "zalo", seen_key, sender_id, text, metadata)
+    if row_id is None:
+        logger.info("Zalo message %s from %s already accepted", msg_id, sender_id)
+        return JSONResponse({"status": "duplicate"})
+    background.add_task(answer_event, request.app, row_id)
     return JSONResponse({"status": "ok"})

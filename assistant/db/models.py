@@ -30,8 +30,10 @@ __all__ = [
     "HandoffStatus",
     "OutboxRow",
     "JSONType",
+    "LoginFailure",
     "ProcedureRow",
     "StaffUser",
+    "ZaloToken",
     "metadata",
     "utcnow",
 ]
@@ -168,3 +170,39 @@ class StaffUser(Base):
     username: str = Column(String(150), nullable=False, unique=True)
     password_hash: str = Column(String(255), nullable=False)
     created_at: datetime = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class ZaloToken(Base):
+    """The Zalo OA token pair in use, shared by every process (the environment's pair is only a seed).
+
+    Zalo refresh tokens are single-use: each renewal stores the rotated pair here, in the same transaction
+    that holds the row's lock, so that one process renews at a time and a spent refresh token is never sent
+    again. ``seed_hash`` (SHA-256 of ``ASSISTANT_ZALO_REFRESH_TOKEN``) tells a new seed from the old one.
+    """
+
+    __tablename__ = "zalo_tokens"
+
+    id: int = Column(Integer, primary_key=True, autoincrement=True)
+    app_id: str = Column(String(64), nullable=False, unique=True)
+    access_token: str = Column(Text, nullable=False)
+    #: None once spent without a successor (Zalo refused it): renewal needs a new seed.
+    refresh_token: str | None = Column(Text, nullable=True)
+    #: When the access token expires (UTC); None when unknown (a seed).
+    expires_at: datetime | None = Column(DateTime(timezone=True), nullable=True)
+    seed_hash: str = Column(String(64), nullable=False)
+    #: Why the last renewal failed (no secrets in it); None after a success.
+    last_error: str | None = Column(String(255), nullable=True)
+    renewed_at: datetime | None = Column(DateTime(timezone=True), nullable=True)
+    updated_at: datetime = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class LoginFailure(Base):
+    """One failed staff log-in, by client address and user name: the throttle shared by every process."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_client_username_at", "client", "username", "at"),)
+
+    id: int = Column(Integer, primary_key=True, autoincrement=True)
+    client: str = Column(String(64), nullable=False)
+    username: str = Column(String(150), nullable=False)
+    at: datetime = Column(DateTime(timezone=True), nullable=False, default=utcnow)

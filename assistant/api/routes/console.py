@@ -584,7 +584,8 @@ def claim(request: Request, handoff_id: int, staff: StaffDep, csrf: CsrfField = 
     """Take a hand-off: status claimed, assigned to this officer."""
     if not _csrf_ok(request, staff, csrf):
         return _forbidden(request, staff)
-    handoff = _claim(_db(request), handoff_id, staff.username)
+    # One conditional UPDATE (HandoffService.claim): two officers can never both hold a hand-off.
+    handoff, held = request.app.state.handoffs.claim(handoff_id, staff.username)
     if handoff is None:
         return _not_found(request, staff)
     if handoff.status == HandoffStatus.closed.value:
@@ -595,8 +596,20 @@ def claim(request: Request, handoff_id: int, staff: StaffDep, csrf: CsrfField = 
             staff=staff,
             back=f"/staff/handoffs/{handoff_id}",
         )
+    if not held:
+        return _held_by_other(request, staff, handoff)
     logger.info("hand-off %s claimed by %s", handoff_id, staff.username)
     return _see_other(f"/staff/handoffs/{handoff_id}")
+
+
+def _held_by_other(request: Request, staff: StaffSession, handoff: Handoff) -> HTMLResponse:
+    return _error_page(
+        request,
+        status.HTTP_409_CONFLICT,
+        f"Yêu cầu này đang do cán bộ {handoff.assigned_to} xử lý.",
+        staff=staff,
+        back=f"/staff/handoffs/{handoff.id}",
+    )
 
 
 def reply_delivery(settings: Settings, channel: str) -> str:
@@ -725,6 +738,9 @@ async def reply(
             staff=staff,
             back=back,
         )
+    claimed, held = await run_in_threadpool(request.app.state.handoffs.claim, handoff_id, staff.username)
+    if claimed is not None and not held:  # another officer holds it (a reply claims, and restarts the timeout)
+        return _held_by_other(request, staff, claimed)
     settings: Settings = request.app.state.settings
     delivery = reply_delivery(settings, handoff.channel)
     delivered: bool | None = None
@@ -733,7 +749,6 @@ async def reply(
     elif delivery == "channel_off":
         delivered = False
     await send_staff_reply(engine, handoff.sender_id, body, staff=staff.username, delivered=delivered)
-    await run_in_threadpool(_claim, _db(request), handoff_id, staff.username, only_open=True)
     if delivered is False:
         label = CHANNEL_LABELS.get(handoff.channel, handoff.channel)
         logger.warning(

@@ -1,6 +1,12 @@
-"""``GET /health``: 200 once the model and the catalogue are loaded, 503 before."""
+"""``GET /health``: 200 once the model and the catalogue are loaded, 503 before.
+
+``channels`` reports a configured channel that cannot answer citizens although the app is up, e.g.
+``{"zalo": "Zalo refused the refresh token: error -14014"}`` (its token cannot be renewed).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -16,5 +22,9 @@ async def health(request: Request) -> JSONResponse:
     model_ready = bool(engine and engine.is_ready())
     procedures = len(catalogue.all()) if catalogue is not None else 0
     ready = model_ready and procedures > 0
-    body = {"status": "ok" if ready else "starting", "model": model_ready, "procedures": procedures}
+    body: dict[str, Any] = {"status": "ok" if ready else "starting", "model": model_ready, "procedures": procedures}
+    tokens = getattr(request.app.state, "zalo_tokens", None)
+    problem = await tokens.problem() if tokens is not None else None
+    if problem:
+        body["channels"] = {"zalo": problem}
     return JSONResponse(body, status_code=200 if ready else 503)

@@ -17,6 +17,7 @@ from assistant.channels import messenger
 from assistant.channels.rest import NO_WORDS_REPLY
 from assistant.engine import Reply
 from assistant.main import create_app
+from assistant.outbox import OutboxWorker
 from assistant.settings import Settings
 from tests.assistant.channels.fakes import FakeEngine, FakePlatform, graph_answer
 
@@ -58,6 +59,8 @@ def client(tmp_path: Path, platform: FakePlatform, engine: FakeEngine) -> Iterat
         "messenger_app_secret": APP_SECRET,
         "messenger_page_token": PAGE_TOKEN,
         "messenger_api_base": platform.url,
+        "outbox_retry_seconds": 0.01,
+        "worker_interval_seconds": 3600,
     }
     with make_client(tmp_path, **settings) as test_client:
         test_client.app.state.engine = engine
@@ -238,8 +241,9 @@ def test_messenger_send_failure_does_not_crash_nor_log_token(
     platform.status = 500
     with caplog.at_level(logging.INFO):
         assert post(client, delivery(text_event(mid="m_500"))).status_code == 200
-    assert len(engine.calls) == 1 and len(platform.requests) == 1
-    assert "HTTP 500 code=10" in caplog.text and PSID in caplog.text
+    # a 5xx is retried (outbox_attempts), then kept for the worker's next round
+    assert len(engine.calls) == 1 and len(platform.requests) == client.app.state.settings.outbox_attempts
+    assert "HTTP 500" in caplog.text and PSID in caplog.text
     assert (
         "access_token=***" in caplog.text or "access_token" not in caplog.text
     )  # httpx logs at WARNING; redacted if raised
@@ -263,7 +267,8 @@ def test_messenger_engine_not_loaded_drops_then_redelivery_is_processed(
     assert post(client, raw).status_code == 200
     assert platform.requests == []
     client.app.state.engine = engine
-    assert post(client, raw).json() == {"status": "ok"}
+    assert post(client, raw).json() == {"status": "ignored"}  # accepted already: kept in the outbox
+    client.portal.call(OutboxWorker(client.app).run_once)
     assert len(engine.calls) == 1 and len(platform.requests) == 1
 
 
