@@ -280,3 +280,40 @@ def test_messenger_messages_limits() -> None:
     only_buttons = messenger.messenger_messages(Reply(recipient_id=PSID, buttons=buttons[:1]))
     assert only_buttons[0]["text"] and len(only_buttons[0]["quick_replies"]) == 1
     assert messenger.messenger_messages(Reply(recipient_id=PSID, custom={"x": 1})) == []
+
+
+def _without(path: tuple[str, ...]) -> bytes:
+    body = json.loads(delivery(text_event()))
+    target = body
+    for key in path[:-1]:
+        target = target[int(key)] if key.isdigit() else target[key]
+    last = path[-1]
+    del target[int(last) if last.isdigit() else last]
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+MESSENGER_FIELDS = [
+    ("object",),
+    ("entry",),
+    ("entry", "0", "id"),
+    ("entry", "0", "messaging"),
+    ("entry", "0", "messaging", "0", "sender"),
+    ("entry", "0", "messaging", "0", "timestamp"),
+    ("entry", "0", "messaging", "0", "message"),
+    ("entry", "0", "messaging", "0", "message", "mid"),
+]
+
+
+@pytest.mark.parametrize("path", MESSENGER_FIELDS, ids=["/".join(p) for p in MESSENGER_FIELDS])
+@pytest.mark.parametrize("forgery", ["unsigned", "wrong-secret", "sha1-header"])
+def test_messenger_event_missing_a_field_is_still_verified(
+    client: TestClient, engine: FakeEngine, platform: FakePlatform, path: tuple[str, ...], forgery: str
+) -> None:
+    raw = _without(path)
+    headers = {
+        "unsigned": {"Content-Type": "application/json"},
+        "wrong-secret": signed(raw, secret="guessed"),
+        "sha1-header": {"X-Hub-Signature": "sha1=" + hashlib.sha1(raw).hexdigest(), "Content-Type": "application/json"},
+    }[forgery]
+    assert post(client, raw, headers).status_code == 403
+    assert engine.calls == [] and platform.requests == []

@@ -295,3 +295,41 @@ def test_split_text_keeps_lines_whole() -> None:
     ]
     assert zalo.split_text("   ", 10) == []
     assert zalo.split_text("a" * 25, 10) == ["a" * 10, "a" * 10, "a" * 5]
+
+
+ZALO_FIELDS = ["timestamp", "app_id", "event_name", "sender", "recipient", "message", "user_id_by_app"]
+
+
+@pytest.mark.parametrize("field", ZALO_FIELDS)
+@pytest.mark.parametrize("forgery", ["unsigned", "wrong-secret", "empty-timestamp"])
+def test_zalo_event_missing_a_field_is_still_verified(
+    client: TestClient, engine: FakeEngine, platform: FakePlatform, field: str, forgery: str
+) -> None:
+    body = json.loads(event())
+    del body[field]
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    headers = {
+        "unsigned": {"Content-Type": "application/json"},
+        "wrong-secret": signed(raw, secret="guessed"),
+        "empty-timestamp": signed(raw, timestamp=""),  # no timestamp to sign with: never enough
+    }[forgery]
+    assert post(client, raw, headers).status_code == 403
+    assert engine.calls == [] and platform.requests == []
+
+
+def test_zalo_event_without_timestamp_is_refused_even_signed_without_one(client: TestClient, engine: FakeEngine) -> None:
+    body = json.loads(event())
+    del body["timestamp"]
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    assert post(client, raw, signed(raw, timestamp="")).status_code == 403
+    assert engine.calls == []
+
+
+@pytest.mark.parametrize("field", ["msg_id", "text"])
+def test_zalo_message_missing_a_field_is_still_verified(client: TestClient, engine: FakeEngine, field: str) -> None:
+    body = json.loads(event())
+    del body["message"][field]
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    assert post(client, raw, signed(raw, secret="guessed")).status_code == 403
+    assert post(client, raw, {"Content-Type": "application/json"}).status_code == 403
+    assert engine.calls == []
