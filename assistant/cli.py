@@ -77,9 +77,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the app with uvicorn."""
     import uvicorn
 
+    from assistant.processes import scale_out_problems
+
     settings = get_settings()
+    problems = scale_out_problems(settings, workers=args.workers)
+    if problems:
+        print(f"refusing --workers {args.workers}: " + "; ".join(problems), file=sys.stderr)
+        print("several processes need PostgreSQL (ASSISTANT_DATABASE_URL), Redis (ASSISTANT_REDIS_URL) and "
+              "ASSISTANT_SESSION_SECRET; or serve with one process", file=sys.stderr)
+        return 2
     port = int(os.environ.get("PORT", args.port or settings.port))
     os.environ["ASSISTANT_PORT"] = str(port)
+    if args.workers > 1:
+        from assistant.db.migrate import upgrade
+
+        upgrade(settings.database_url)  # once, here, not in each worker
+        os.environ["ASSISTANT_MIGRATE_ON_START"] = "false"
     get_settings.cache_clear()
     uvicorn.run(
         "assistant.main:create_app",
@@ -88,6 +101,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=port,
         workers=args.workers,
         log_level="info",
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     return 0
 

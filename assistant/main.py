@@ -29,6 +29,7 @@ from assistant.channels.web_auth import WidgetCors
 from assistant.errors import AssistantError, ModelNotReady
 from assistant.limits import BodyLimitMiddleware
 from assistant.logs import configure_logging
+from assistant.processes import SingleProcessGuard
 from assistant.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -64,7 +65,10 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
         from assistant.handoff import HandoffService
 
         db_engine = make_engine(settings.database_url)
-        upgrade(db_engine)
+        guard = SingleProcessGuard(settings, db_engine)
+        guard.acquire()  # a second process on SQLite, or without Redis, stops here with the reason
+        if settings.migrate_on_start:
+            upgrade(db_engine)
         app.state.db_engine = db_engine
         app.state.catalogue = Catalogue.from_db(db_engine)
         if not app.state.catalogue.all():
@@ -97,6 +101,7 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
         yield
         await worker.stop()
         await zalo_token.stop(app.state.zalo_tokens)
+        guard.release()
         db_engine.dispose()
 
     app = FastAPI(

@@ -34,11 +34,21 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_000_000
     #: Deepest nesting of a JSON body; deeper is answered 400.
     max_json_depth: int = 32
+    #: Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (uvicorn's ``forwarded_allow_ips``):
+    #: comma-separated IPs, or ``*`` behind a proxy that is the only way in.
+    forwarded_allow_ips: str = "127.0.0.1"
+    #: Run the database migrations when the app starts; ``assistant serve --workers N`` runs them once, before
+    #: the workers, and turns this off for them.
+    migrate_on_start: bool = True
 
     zalo_app_id: str | None = None
     zalo_oa_secret: SecretStr | None = None
     zalo_access_token: SecretStr | None = None
+    #: Token renewal: the first refresh token (a seed; the rotated pair lives in the database) and the app secret.
+    zalo_refresh_token: SecretStr | None = None
+    zalo_app_secret: SecretStr | None = None
     zalo_api_base: str = "https://openapi.zalo.me"
+    zalo_oauth_base: str = "https://oauth.zaloapp.com"
     messenger_verify_token: SecretStr | None = None
     messenger_app_secret: SecretStr | None = None
     messenger_page_token: SecretStr | None = None
@@ -76,6 +86,8 @@ class Settings(BaseSettings):
         "zalo_app_id",
         "zalo_oa_secret",
         "zalo_access_token",
+        "zalo_refresh_token",
+        "zalo_app_secret",
         "messenger_verify_token",
         "messenger_app_secret",
         "messenger_page_token",
@@ -95,6 +107,11 @@ class Settings(BaseSettings):
         if values.get("action_endpoint") and not values.get("action_token"):
             raise ValueError("ASSISTANT_ACTION_TOKEN is required when ASSISTANT_ACTION_ENDPOINT is set")
         return values
+
+    @property
+    def zalo_renewal_enabled(self) -> bool:
+        """The Zalo access token is renewed (refresh token and app secret set)."""
+        return bool(self.zalo_enabled and self.zalo_refresh_token and self.zalo_app_secret)
 
     @property
     def zalo_enabled(self) -> bool:

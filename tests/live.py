@@ -42,6 +42,8 @@ class LiveServer:
         )
         if self.redis_url:
             env["ASSISTANT_REDIS_URL"] = self.redis_url
+            # several processes: one session secret for all (staff sessions, widget tokens)
+            env.setdefault("ASSISTANT_SESSION_SECRET", "scale-out-test-secret-0123456789abcdef")
         else:
             env.pop("ASSISTANT_REDIS_URL", None)
         return env

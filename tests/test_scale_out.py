@@ -97,7 +97,7 @@ def test_simultaneous_messages_of_one_conversation_are_both_kept(
     engine = create_engine(database)
     with engine.connect() as connection:
         users = connection.execute(
-            text("select count(*) from events where sender_id = :s and type_name = 'user'"), {"s": sender}
+            text("select count(*) from events where sender_id = :s and type_name = 'user'"), {"s": f"rest:{sender}"}
         ).scalar()
     engine.dispose()
     assert users == 2

@@ -20,6 +20,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import URL, Engine
 
 from assistant.db.session import make_engine
@@ -27,6 +28,9 @@ from assistant.db.session import make_engine
 __all__ = ["MIGRATIONS_DIR", "alembic_config", "current_revision", "head_revision", "upgrade"]
 
 logger = logging.getLogger(__name__)
+
+#: PostgreSQL advisory lock held while migrating (any constant; ASCII of "migr").
+MIGRATION_LOCK_KEY = 0x6D696772
 
 #: The Alembic script folder, inside the package.
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -62,6 +66,9 @@ def upgrade(engine_or_url: Engine | str | URL, *, revision: str = "head") -> Non
     try:
         config = alembic_config()
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Several processes starting together: one migrates, the others wait, then find the head.
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
         logger.info("database schema at %s", revision)
