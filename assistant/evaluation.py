@@ -26,14 +26,15 @@ __all__ = ["FLOORS", "evaluate_conversations", "evaluate_file", "load_examples",
 #: Held-out floors, set a little under the measured scores (docs/nlu-evaluation.md). `make test` fails below.
 FLOORS: dict[str, float] = {
     "procedure_top1": 0.96,
-    "procedure_top3": 0.99,
+    "procedure_top3": 0.985,  # 0.99 until December 2026; see the situation floors below (#11)
     "stripped_procedure_top1": 0.96,
     "intent": 0.97,
     "aspect": 0.90,
     # 0.92 / 0.98 until December 2026: real out-of-scope questions (land disputes, inheritance, banks) were
     # added to the training data so that they stay out of scope (#11); three held-out situations that sit
     # on that border (a land transfer by inheritance, a land purchase, a bank asking for the old CMND
-    # number) now read as out of scope. The goal stays 0.90 / 0.97.
+    # number) now read as out of scope (measured 91.0% / 97.0%, procedure top-3 98.9%). The goal stays
+    # 0.90 / 0.97 for situations; procedure top-3 is 0.2 point under #5's 99% goal, for the same reason.
     "situation_top1": 0.91,
     "situation_top3": 0.97,
 }
