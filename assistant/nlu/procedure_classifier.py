@@ -464,12 +464,12 @@ class ProcedureClassifier(GraphComponent):
         """
         intent = message.get(INTENT) or {}
         text = message.get(TEXT) or ""
+        hesitant = intent.get("confidence", 0.0) < self._config["override_below"]
         # "Where am I" and "what can you do" are never asked with a procedure's name in them.
-        hesitant = intent.get("confidence", 0.0) < self._config["override_below"] or intent.get("name") in (
-            "ask_progress",
-            "list_services",
-        )
-        if not hesitant and not (self._matcher and self._matcher.only_names(expand_abbreviations(text), _FILLERS)):
+        never_with_a_name = intent.get("name") in ("ask_progress", "list_services")
+        if not (hesitant or never_with_a_name) and not (
+            self._matcher and self._matcher.only_names(expand_abbreviations(text), _FILLERS)
+        ):
             return None
         named = self.names_procedure(text)
         if not named:
