@@ -126,3 +126,28 @@ def test_yes_is_still_yes(agent: Any) -> None:
 
     assert parsed["intent"]["name"] == "affirm"
     assert parsed.get("procedure") is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("text", "intent", "procedure", "aspect"),
+    [
+        ("cần giấy tờ gì", "ask_procedure", None, "documents"),
+        ("het bao nhieu tien", "ask_procedure", None, "fee"),
+        ("nộp ở đâu", "ask_procedure", None, "where"),
+        ("cái đó mất bao lâu", "ask_procedure", None, "processing_time"),
+        ("còn đổi bằng lái thì sao", "ask_procedure", "doi-gplx", None),
+        ("con lam ho chieu thi sao", "ask_procedure", "ho-chieu", None),
+        ("mình đang làm đến đâu rồi?", "ask_progress", None, None),
+        ("hướng dẫn mình khai báo tạm vắng online", "start_guide", "khai-bao-tam-vang", None),
+    ],
+)
+def test_issue_11_follow_ups_parse_with_what_they_name(
+    agent: Any, text: str, intent: str, procedure: str | None, aspect: str | None
+) -> None:
+    parsed = asyncio.run(agent.parse_message(text))
+
+    assert parsed["intent"]["name"] == intent
+    assert (parsed.get("procedure") or {}).get("key") == procedure
+    if intent == "ask_procedure":
+        assert parsed.get("aspect") == aspect
