@@ -171,7 +171,6 @@ async def _run_in_process(self: Any, output_channel: Any, nlg: Any, tracker: Any
     return list(bot_messages) + list(events.deserialise_events(response.get("events", [])))
 
 
-
 def latest_model(models_dir: Path) -> Path | None:
     """Return the newest ``*.tar.gz`` model in ``models_dir``, or None."""
     models = sorted(models_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
