@@ -37,7 +37,7 @@ from actions.common import (
     with_source,
 )
 from actions.context import known_answers, meta, remember, situation_cues
-from actions.procedures import CONFIRM_BELOW, resume_button
+from actions.procedures import CONFIRM_BELOW, resume_button, suspend
 from assistant.catalogue.schema import Procedure
 from assistant.text.normalize import fold
 
@@ -177,10 +177,8 @@ class ActionStartGuide(Action):
                 *reset,
                 SlotSet("guide_form_vneid", "yes"),
             ]
-        running = tracker.get_slot("guide_procedure")
-        events: List[EventType] = []
-        if running and running != procedure.key and tracker.get_slot("guide_step") is not None:
-            events += [SlotSet("suspended", {"procedure": running, "step": int(tracker.get_slot("guide_step")), "answers": answers_of(tracker)})]
+        # another walkthrough running: put aside, with a way back ("Quay lại … (bước n)")
+        events: List[EventType] = suspend(tracker) if tracker.get_slot("guide_procedure") != procedure.key else []
         answers = known_answers(tracker, procedure.key)
         events += [
             SlotSet("procedure", procedure.key),

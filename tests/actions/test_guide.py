@@ -199,3 +199,15 @@ async def test_guide_start_takes_the_procedure_the_message_names(actions_catalog
     )
     events = await ActionStartGuide().run(dispatcher, tracker, {})
     assert SlotSet("guide_procedure", "khai-bao-tam-vang") in events
+
+
+async def test_guide_another_guide_puts_the_running_one_aside_and_back(actions_catalogue: Any, dispatcher: Any, tracker_from: Any) -> None:
+    running = {"guide_procedure": "ho-chieu", "guide_step": 2, "guide_answers": {"situation": "first"}}
+    tracker = tracker_from(running, intent="start_guide", entities=[{"entity": "procedure", "value": "dang-ky-tam-tru"}])
+    events = await ActionStartGuide().run(dispatcher, tracker, {})
+    saved = {"procedure": "ho-chieu", "step": 2, "answers": {"situation": "first"}}
+    assert SlotSet("suspended", saved) in events and SlotSet("guide_procedure", "dang-ky-tam-tru") in events
+    back = tracker_from({"suspended": saved}, intent="start_guide", entities=[{"entity": "procedure", "value": "ho-chieu"}])
+    events = await ActionStartGuide().run(dispatcher, back, {})
+    assert SlotSet("guide_step", 2) in events and SlotSet("suspended", None) in events
+    assert "đúng chỗ bạn đang làm" in dispatcher.messages[-1]["text"]
