@@ -58,9 +58,11 @@ test: setup train browser axe  ## the whole suite: lint, types, unit, API, brows
 test-fast: setup  ## unit tests that need no trained model
 	$(BIN)/pytest -m "not slow"
 
-evaluate: train  ## NLU accuracy on the held-out and development sets (and their diacritics-stripped copies)
+evaluate: train  ## NLU accuracy on the held-out and dev sets; multi-turn chats (ours and the independent dev set)
 	$(BIN)/assistant evaluate tests/data/heldout.yml --report docs/nlu-evaluation.md
 	$(BIN)/assistant evaluate tests/data/dev.yml --report docs/nlu-evaluation-dev.md
+	$(BIN)/assistant evaluate --conversations tests/conversations --report docs/nlu-evaluation.md
+	$(BIN)/assistant evaluate --conversations tests/data/conversations-dev --report docs/nlu-evaluation-dev.md
 
 cross-validate: setup  ## Rasa's own 5-fold cross-validation of the NLU data
 	$(BIN)/rasa test nlu --config nlu_data/config.yml --nlu nlu_data/nlu --cross-validation --folds 5 --out var/results/cv
