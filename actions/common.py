@@ -22,6 +22,7 @@ from assistant.catalogue.schema import AppliedFee, Procedure, applies
 from assistant.catalogue.service import Catalogue
 from assistant.errors import ProcedureNotFound
 from assistant.settings import get_settings
+from assistant.text.formatting import vn_date, vnd
 
 logger = logging.getLogger(__name__)
 
@@ -75,18 +76,6 @@ def payload(intent: str, **entities: Any) -> str:
     if not entities:
         return f"/{intent}"
     return f"/{intent}{json.dumps(entities, ensure_ascii=False)}"
-
-
-def vnd(amount: int) -> str:
-    """``100000`` → ``100.000 đồng``; 0 → ``miễn phí``."""
-    if amount == 0:
-        return "miễn phí"
-    return f"{amount:,}".replace(",", ".") + " đồng"
-
-
-def vn_date(value: date) -> str:
-    """``2026-12-31`` → ``31/12/2026``."""
-    return value.strftime("%d/%m/%Y")
 
 
 def caution(confidence: Any) -> str:
