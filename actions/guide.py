@@ -476,7 +476,10 @@ def not_in_walkthrough(dispatcher: CollectingDispatcher, tracker: Tracker) -> Li
     if procedure is not None:
         buttons.append({"title": f"Hướng dẫn {procedure.short_name}", "payload": payload("start_guide", procedure=procedure.key)})
     buttons.append({"title": "Xem các dịch vụ", "payload": "/list_services"})
-    if procedure is not None:
+    finished = guide_of(tracker)
+    if finished is not None and not button:
+        text = f"Bạn đã đi hết các bước “{finished.short_name}” rồi. Bạn muốn xem lại hướng dẫn, hay cần làm thủ tục khác?"
+    elif procedure is not None:
         text = f"Bạn chưa bắt đầu hướng dẫn từng bước. Bạn muốn mình hướng dẫn làm “{procedure.short_name}” online không?"
     else:
         text = "Hiện bạn chưa làm dở thủ tục nào. Bạn muốn mình hướng dẫn thủ tục gì?"

@@ -211,3 +211,8 @@ async def test_guide_another_guide_puts_the_running_one_aside_and_back(actions_c
     events = await ActionStartGuide().run(dispatcher, back, {})
     assert SlotSet("guide_step", 2) in events and SlotSet("suspended", None) in events
     assert "đúng chỗ bạn đang làm" in dispatcher.messages[-1]["text"]
+
+
+async def test_guide_next_after_the_last_step_says_it_is_done(actions_catalogue: Any, dispatcher: Any, tracker_from: Any) -> None:
+    await ActionGuideNext().run(dispatcher, tracker_from({"guide_procedure": "dang-ky-thi-thpt", "procedure": "dang-ky-thi-thpt"}), {})
+    assert "đã đi hết các bước" in dispatcher.messages[0]["text"]
