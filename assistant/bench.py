@@ -182,7 +182,7 @@ def stock_model(work: Path) -> Path:
     """Train (once, cached under var/) the stock-pipeline NLU model on the same NLU data."""
     from rasa.model_training import train_nlu
 
-    from assistant.cli import data_hash
+    from assistant.model_store import data_hash
 
     target = ROOT / "var" / "stock" / f"stock-{data_hash()}.tar.gz"
     if target.exists():
@@ -241,7 +241,7 @@ def stock_comparison(work: Path) -> list[str]:
 
 def run_bench(*, report: Path, total_turns: int = 200, concurrency: int = 20, stock: bool = False) -> int:
     """Measure and write the Markdown report; print it too."""
-    from assistant.cli import load_nlu_agent
+    from assistant.model_store import load_nlu_agent
 
     texts = heldout_texts()
     lines = [

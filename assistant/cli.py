@@ -6,15 +6,14 @@ Run ``assistant --help`` for the list. Every command reads :class:`~assistant.se
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
+from assistant.model_store import data_hash, load_nlu_agent, model_path_for
 from assistant.settings import ROOT, get_settings
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
@@ -22,26 +21,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 logger = logging.getLogger(__name__)
-
-#: What a trained model depends on: data, records (aliases) and the code of our NLU components.
-MODEL_INPUTS = ("nlu_data", "procedures", "assistant/nlu", "assistant/text")
-
-
-def data_hash(root: Path = ROOT) -> str:
-    """Hash of everything a trained model depends on (file paths and contents)."""
-    digest = hashlib.sha256()
-    for folder in MODEL_INPUTS:
-        for path in sorted((root / folder).rglob("*")):
-            if path.is_file() and path.suffix in {".yml", ".yaml", ".py"}:
-                digest.update(str(path.relative_to(root)).encode())
-                digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def model_path_for(models_dir: Path, digest: str) -> Path:
-    """Where the model trained from data with hash ``digest`` is kept."""
-    return models_dir / f"model-{digest}.tar.gz"
-
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train the Rasa model; with --if-stale only when no model matches the current data."""
@@ -107,19 +86,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_nlu_agent(model: str | None = None) -> Any:
-    """Load the newest model (or ``model``) for parsing only: no tracker store, no actions."""
-    import skops.io  # noqa: F401 - before Rasa and TensorFlow: see assistant/main.py
-    from rasa.core.agent import Agent
-
-    from assistant.engine import latest_model
-
-    path = Path(model) if model else latest_model(get_settings().models_dir)
-    if path is None or not path.exists():
-        raise SystemExit("no trained model: run `assistant train` first")
-    return Agent.load(str(path))
-
-
 def cmd_parse(args: argparse.Namespace) -> int:
     """Parse stdin line by line into JSON lines (the /model/parse object), loading the model once."""
     import asyncio
@@ -157,7 +123,8 @@ def cmd_procedures(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluate the model on a labelled held-out file, or play the multi-turn conversation tests."""
-    from assistant.evaluation import evaluate_conversations, evaluate_file
+    from assistant.conversations import evaluate_conversations
+    from assistant.evaluation import evaluate_file
 
     if not args.file and not args.conversations:
         print("give a labelled file or --conversations PATH", file=sys.stderr)

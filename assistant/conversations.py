@@ -36,14 +36,15 @@ from typing import Any
 import httpx
 import yaml
 
+from assistant.report_sections import SECTION_END as SECTION_END  # re-exported: the section's home
+from assistant.report_sections import SECTION_START as SECTION_START
+from assistant.report_sections import kept_section as kept_section
+from assistant.report_sections import write_section
 from assistant.text.normalize import fold
 
 REST_ROUTE = "/webhooks/rest/webhook"
 METADATA_KEYS = ("procedure", "aspect", "step")
 TURN_KEYS = {"say", "click", "any", "none", *METADATA_KEYS}
-#: The report section in a Markdown file lives between these two lines; the rest of the file is kept.
-SECTION_START = "<!-- conversations:start -->"
-SECTION_END = "<!-- conversations:end -->"
 TEXT_SHOWN = 120
 
 Replies = list[dict[str, Any]]
@@ -333,30 +334,6 @@ def format_report(results: Results, *, name: str, files: list[str]) -> str:
     ]
     lines += [f"- {format_miss(m)}" for m in results.misses] or ["- none"]
     return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    """Put ``section`` between the markers in ``path``, keeping the rest; append it when absent."""
-    block = f"{SECTION_START}\n{section.rstrip()}\n{SECTION_END}\n"
-    current = path.read_text(encoding="utf-8") if path.exists() else ""
-    if SECTION_START in current and SECTION_END in current:
-        head, rest = current.split(SECTION_START, 1)
-        tail = rest.split(SECTION_END, 1)[1].lstrip("\n")
-        updated = head + block + tail
-    else:
-        updated = current.rstrip("\n") + ("\n\n" if current.strip() else "") + block
-    path.write_text(updated, encoding="utf-8")
-
-
-def kept_section(path: Path) -> str:
-    """The conversations section of ``path`` with its markers, or ``""`` (so a rewrite can keep it)."""
-    if not path.exists():
-        return ""
-    current = path.read_text(encoding="utf-8")
-    if SECTION_START not in current or SECTION_END not in current:
-        return ""
-    inner = current.split(SECTION_START, 1)[1].split(SECTION_END, 1)[0]
-    return f"{SECTION_START}{inner}{SECTION_END}\n"
 
 
 def evaluate_conversations(path: Path, *, url: str | None = None, report: str | None = None) -> int:

@@ -18,10 +18,11 @@ from typing import Any
 
 import yaml
 
-from assistant.conversations import evaluate_conversations, kept_section
+from assistant.model_store import load_nlu_agent
+from assistant.report_sections import kept_section
 from assistant.text.normalize import strip_diacritics
 
-__all__ = ["FLOORS", "evaluate_conversations", "evaluate_file", "load_examples", "parse_all", "score"]
+__all__ = ["FLOORS", "evaluate_file", "load_examples", "parse_all", "score"]
 
 #: Held-out floors, set a little under the measured scores (docs/nlu-evaluation.md). `make test` fails below.
 FLOORS: dict[str, float] = {
@@ -153,8 +154,6 @@ def format_report(name: str, scores: Scores, stripped: Scores) -> str:
 
 def evaluate_file(path: Path, *, model: str | None = None, floors: bool = False, report: str | None = None) -> int:
     """Evaluate, print the report, optionally write it and check the floors."""
-    from assistant.cli import load_nlu_agent
-
     examples = load_examples(path)
     agent = load_nlu_agent(model)
     loop = asyncio.new_event_loop()
