@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -52,6 +50,7 @@ from assistant.db.models import Feedback, Handoff, HandoffStatus
 from assistant.db.session import session_scope
 from assistant.engine import Reply
 from assistant.errors import ProcedureNotFound
+from assistant.login_throttle import LoginThrottle
 from assistant.settings import Settings
 from assistant.staff import (
     SessionSigner,
@@ -296,49 +295,9 @@ def _csrf_ok(request: Request, staff: StaffSession, token: str) -> bool:
     return False
 
 
-class _LoginThrottle:
-    """Refuses log-ins for a while after repeated failures from one address for one username."""
-
-    MAX_KEYS = 10_000
-
-    def __init__(self, *, limit: int = 5, window: float = 900.0) -> None:
-        self._limit = limit
-        self._window = window
-        self._failures: dict[tuple[str, str], list[float]] = defaultdict(list)
-        self._lock = threading.Lock()
-
-    def _recent(self, key: tuple[str, str], now: float) -> list[float]:
-        times = [t for t in self._failures.get(key, []) if now - t < self._window]
-        if times:
-            self._failures[key] = times
-        else:
-            self._failures.pop(key, None)
-        return times
-
-    def blocked(self, key: tuple[str, str]) -> bool:
-        with self._lock:
-            return len(self._recent(key, time.monotonic())) >= self._limit
-
-    def failed(self, key: tuple[str, str]) -> None:
-        with self._lock:
-            now = time.monotonic()
-            if len(self._failures) > self.MAX_KEYS:  # many usernames tried: forget the stale ones
-                for stale in list(self._failures):
-                    self._recent(stale, now)
-            self._recent(key, now)
-            self._failures[key].append(now)
-
-    def succeeded(self, key: tuple[str, str]) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
-
-
-def _throttle(request: Request) -> _LoginThrottle:
-    """The app's log-in throttle, made on first use."""
-    throttle = getattr(request.app.state, "staff_login_throttle", None)
-    if throttle is None:
-        throttle = request.app.state.staff_login_throttle = _LoginThrottle()
-    return throttle
+def _throttle(request: Request) -> LoginThrottle:
+    """The log-in throttle, shared by every process through the database."""
+    return LoginThrottle(_db(request))
 
 
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
@@ -360,9 +319,10 @@ def login(
 ) -> Response:
     """Check the credentials and set the session cookie; 401 (one message for every failure) otherwise."""
     target = _safe_next(next_url)
-    key = (request.client.host if request.client else "", username.strip().lower())
+    # the address uvicorn reports: the citizen's behind a proxy in ASSISTANT_FORWARDED_ALLOW_IPS
+    key = (request.client.host if request.client else "", username)
     throttle = _throttle(request)
-    if throttle.blocked(key):
+    if throttle.blocked(*key):
         return _render(
             request,
             "console/login.html",
@@ -371,14 +331,14 @@ def login(
         )
     user = authenticate(_db(request), username, password) if username and password else None
     if user is None:
-        throttle.failed(key)
+        throttle.failed(*key)
         return _render(
             request,
             "console/login.html",
             {"next": target, "username": username, "error": "Tên đăng nhập hoặc mật khẩu không đúng."},
             status_code=status.HTTP_401_UNAUTHORIZED,
         )
-    throttle.succeeded(key)
+    throttle.succeeded(*key)
     token = _signer(request).sign(user.username, fingerprint=password_fingerprint(user.password_hash))
     response = _see_other(target)
     response.set_cookie(
