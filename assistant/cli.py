@@ -1,4 +1,4 @@
-"""The ``assistant`` command: serve, train, parse, evaluate, bench, procedures, staff.
+"""The ``assistant`` command: serve, train, parse, evaluate, bench, procedures, staff, purge.
 
 Run ``assistant --help`` for the list. Every command reads :class:`~assistant.settings.Settings`.
 """
@@ -166,6 +166,28 @@ def cmd_staff(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_purge(args: argparse.Namespace) -> int:
+    """Delete conversations, hand-offs, feedback and delivered outbox rows older than ``--older-than``."""
+    from assistant.db.session import make_engine
+    from assistant.retention import parse_age, purge
+
+    try:
+        age = parse_age(args.older_than)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    engine = make_engine(get_settings().database_url)
+    try:
+        report = purge(engine, older_than=age)
+    finally:
+        engine.dispose()
+    print(
+        f"deleted {report.conversations} conversations ({report.events} events), {report.handoffs} hand-offs, "
+        f"{report.feedback} feedback, {report.outbox} outbox messages older than {args.older_than}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="assistant", description="Trợ lý ảo dịch vụ công")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -205,6 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--concurrency", type=int, default=20)
     bench.add_argument("--stock", action="store_true", help="also train and compare Rasa's stock pipeline")
     bench.set_defaults(func=cmd_bench)
+
+    purge = sub.add_parser("purge", help="delete conversations and what is kept about them past an age")
+    purge.add_argument("--older-than", required=True, metavar="AGE", help="e.g. 90d (days), 12w (weeks), 48h (hours)")
+    purge.set_defaults(func=cmd_purge)
 
     staff = sub.add_parser("staff", help="staff accounts")
     staff_sub = staff.add_subparsers(dest="staff_command", required=True)
