@@ -218,10 +218,14 @@ def _aspect_text(procedure: Procedure, aspect: str, answers: Dict[str, str]) -> 
         return f"Kết quả – {name}: {fact.text}{caution(fact.confidence)}"
     if aspect == "eligibility":
         if procedure.eligibility is None:
-            return (
+            text = (
                 f"Điều kiện – {name}: mình chưa có thông tin được xác nhận về đối tượng/điều kiện. "
                 f"Bạn xem chi tiết trên cổng: {procedure.portal_url}\n{how_to_submit(procedure, answers)}"
             )
+            first = next(iter(procedure.steps_for(answers)), None)
+            if answers and first is not None and first.when:  # what the citizen's own case starts with
+                text += f"\nTrong trường hợp của bạn: {first.title} – {first.text}{caution(first.confidence)}"
+            return text
         fact = procedure.eligibility
         return f"Ai được làm – {name}: {fact.text}{caution(fact.confidence)}\n{how_to_submit(procedure, answers)}"
     if aspect == "steps":

@@ -65,6 +65,9 @@ def at_step(procedure: Procedure, index: int) -> List[EventType]:
     return [SlotSet("guide_step", index), SlotSet("procedure", procedure.key), SlotSet("aspect", "steps")]
 
 
+_DONT_KNOW = re.compile(r"\b(ko|k|khong|hong|chua) (biet|ro|nho)\b")
+
+
 def _words(text: Text) -> Text:
     """Folded text with punctuation removed: ``Bị mất, hỏng`` → ``bi mat hong``."""
     return " ".join(re.sub(r"[^\w]+", " ", fold(text)).split())
@@ -85,7 +88,8 @@ def match_option(text: Text, options: List[Any]) -> Optional[Text]:
     """
     if text.strip() in {o.id for o in options}:  # a button's payload
         return text.strip()
-    said = _words(text)
+    # "ko biết", "không rõ", "chưa rõ" all mean the "Chưa biết" option
+    said = _DONT_KNOW.sub("chua biet", _words(text))
     if not said:
         return None
     digits = re.findall(r"\b([1-9])\b", said)
@@ -121,7 +125,7 @@ def match_yes_no(text: str) -> Optional[str]:
 # nlu_data/rules/walkthrough.yml answer them) and asks again.
 NOT_ANSWERS = {
     "ask_procedure", "start_guide", "list_services", "out_of_scope", "greet", "thank", "goodbye",
-    "next_step", "previous_step", "repeat_step", "ask_progress", "nlu_fallback", "rate", "give_feedback",
+    "next_step", "previous_step", "repeat_step", "ask_progress", "nlu_fallback", "rate", "give_feedback", "faq_bot_identity",
 }
 # Said instead of an answer, these mean the citizen already has the account.
 _HAS_ACCOUNT = ("co tai khoan", "da co tai khoan", "co vneid", "da co vneid", "dinh danh muc 2 roi", "co muc 2")

@@ -3,6 +3,7 @@ citizen's situation; asking when unsure; never moving a running walkthrough."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Action, Tracker
@@ -22,6 +23,7 @@ from actions.common import (
 )
 from actions.context import known_answers, meta, remember, situation_cues
 from assistant.catalogue.schema import Procedure
+from assistant.text.normalize import expand_abbreviations
 
 # Below this procedure confidence the assistant asks instead of answering. Chosen on the held-out set
 # (docs/nlu-evaluation.md): above it top-1 is right ≥ 98% of the time.
@@ -138,6 +140,18 @@ def answer(dispatcher: CollectingDispatcher, tracker: Tracker, key: str, aspect:
     return events
 
 
+# "có phải nộp giấy khai sinh không", "co can so ho khau ko", "cần mang bản sao cccd không" (folded)
+_PAPER_QUESTION = re.compile(
+    r"\b(co )?(phai|can|bat buoc)( phai)? (nop|mang|co|xuat trinh|chuan bi|photo|cong chung|chung thuc|kem|dem)?"
+    r" ?(ca |them |theo )?(giay|so|ban sao|ban chinh|anh|the|can cuoc|cmnd|hop dong|to khai|phieu)\b.*\b(khong|hong|ha)( (a|ad|ah|nhi|nhe|vay|z|ban|em|chi|anh))*\s*$"
+)
+
+
+def asks_for_a_paper(tracker: Tracker) -> bool:
+    """Whether the latest message asks if a paper must be brought ("có phải nộp giấy khai sinh không")."""
+    return bool(_PAPER_QUESTION.search(expand_abbreviations(tracker.latest_message.get("text") or "")))
+
+
 def out_of_scope_confidence(tracker: Tracker) -> float:
     """How much the intent classifier thought the latest message is outside the 26 procedures."""
     ranking = tracker.latest_message.get("intent_ranking") or []
@@ -190,6 +204,10 @@ class ActionAnswerProcedure(Action):
         ):
             # "vay ngân hàng mua nhà cần thế chấp sổ đỏ không": maybe a procedure, maybe not ours at all
             return ask_which(dispatcher, [r["key"] for r in ranking[:2]], asked, maybe_out_of_scope=True)
+        if key is None and ranking and current and ranking[0]["key"] != current and asks_for_a_paper(tracker):
+            # "bé chưa có cccd thì có phải nộp giấy khai sinh ko": a paper of the procedure talked about,
+            # not the procedure that issues that paper
+            key, asked = current, "documents"
         if key is None and ranking:
             if ranking[0]["confidence"] >= CONFIRM_BELOW:
                 key = ranking[0]["key"]

@@ -55,6 +55,8 @@ ASPECTS = ("overview", "steps", "documents", "fee", "processing_time", "where", 
 #: The procedure model's class for questions that name or describe no procedure ("cần giấy tờ gì", "cái đó
 #: bao nhiêu tiền"): the dialogue answers them for the procedure already being talked about.
 NO_PROCEDURE = "_none"
+#: The confidence given to the one procedure a switch frame names ("còn X thì sao"), whatever the model said.
+SWITCH_CONFIDENCE = 0.9
 _MODEL_FILE = "procedure_classifier.pkl"
 # Words that may surround a bare procedure name without making it something else: "căn cước ạ", "ad ơi hộ chiếu?"
 _FILLERS = frozenset("a ad admin ah ha oi nhe nha voi vay z the sao thi con hoi ve cho em minh toi".split())
@@ -436,12 +438,18 @@ class ProcedureClassifier(GraphComponent):
         probabilities = probabilities_all[0]
         model = self._state["procedure_model"]
         order = [i for i in np.argsort(-probabilities) if model.classes_[i] != NO_PROCEDURE]
-        ranking = [
+        ranking: List[Dict[str, Any]] = [
             {"key": str(model.classes_[i]), "confidence": float(probabilities[i])}
             for i in order[: self._config["ranking_length"]]
         ]
-        if model.classes_[int(np.argmax(probabilities))] == NO_PROCEDURE and not self.names_procedure(text):
+        named = self.names_procedure(text)
+        if model.classes_[int(np.argmax(probabilities))] == NO_PROCEDURE and not named:
             ranking = []
+        if len(named) == 1 and _SWITCH_FRAME.search(folded):
+            # "thế còn vneid thì sao": a switch frame is about the one procedure it names
+            model_says = next((float(r["confidence"]) for r in ranking if r["key"] == named[0]), 0.0)
+            switched = {"key": named[0], "confidence": max(model_says, SWITCH_CONFIDENCE)}
+            ranking = [switched] + [r for r in ranking if r["key"] != named[0]][: self._config["ranking_length"] - 1]
         aspect = aspects[0]
         if ranking and self._matcher.asks_no_aspect(folded):
             aspect = None
