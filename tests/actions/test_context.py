@@ -169,3 +169,18 @@ async def test_context_a_doubtful_first_question_is_not_answered_as_the_nearest_
     # in a conversation already about a procedure, the same doubt is a follow-up and answered
     events = await run(tracker_from({"procedure": "dang-ky-bien-dong-dat-dai"}, text="có cần công chứng không", parse=doubtful), dispatcher)
     assert SlotSet("procedure", "dang-ky-bien-dong-dat-dai") in events
+
+
+async def test_context_asking_for_a_paper_stays_on_the_procedure(actions_catalogue: Any, dispatcher: Any, tracker_from: Any) -> None:
+    slots = {"procedure": "ho-chieu", "aspect": "documents"}
+    text = "bé chưa có cccd thì có phải nộp giấy khai sinh ko ad"
+    events = await run(tracker_from(slots, text=text, parse=parse("dang-ky-khai-sinh", 0.9, "eligibility")), dispatcher)
+    assert SlotSet("procedure", "ho-chieu") in events and SlotSet("aspect", "documents") in events
+
+
+def test_context_eligibility_without_a_fact_says_how_the_case_starts(actions_catalogue: Any) -> None:
+    from actions.common import render_aspect
+
+    fines = actions_catalogue.get("nop-phat-giao-thong")
+    assert "Cần có quyết định xử phạt" in render_aspect(fines, "eligibility", {"decision": "not_yet"})
+    assert "Cần có quyết định xử phạt" not in render_aspect(fines, "eligibility", {"decision": "issued"})
