@@ -453,6 +453,31 @@ class ConversationEngine:
         tracker.update(ActionExecuted("action_listen"))
         await self._agent.tracker_store.save(tracker)
 
+    async def hand_back(self, sender_id: str) -> None:
+        """:meth:`resume` under the conversation's lock (an officer hands the conversation back to the bot)."""
+        async with self._agent.lock_store.lock(sender_id):
+            await self.resume(sender_id)
+
+    async def add_staff_message(self, sender_id: str, text: str, *, metadata: dict[str, Any]) -> float:
+        """Write an officer's reply into the conversation as a bot message, under the conversation's lock.
+
+        Args:
+            sender_id: the conversation.
+            text: the reply.
+            metadata: stored with the event (``from_staff``: the officer; ``delivered`` for platform channels).
+
+        Returns:
+            The event's timestamp.
+        """
+        from rasa.shared.core.events import BotUttered
+
+        async with self._agent.lock_store.lock(sender_id):
+            tracker = await self._agent.tracker_store.get_or_create_tracker(sender_id)
+            event = BotUttered(text, metadata=metadata)
+            tracker.update(event)
+            await self._agent.tracker_store.save(tracker)
+        return float(event.timestamp)
+
 
 def _replies(sender_id: str, messages: list[dict[str, Any]]) -> list[Reply]:
     """Our own messages (``{"text", "buttons"?}``) as replies."""

@@ -1,0 +1,162 @@
+"""Officers' sessions: log-in (throttled), log-out, the current officer and the forms' anti-forgery token.
+
+- ``GET/POST /staff/login``, ``POST /staff/logout``.
+
+A browser without a session is redirected (303) to the log-in page; a client that asks only for JSON gets 401.
+Every form of a logged-in officer carries an anti-forgery token (``csrf``) bound to the session.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse, Response
+
+from assistant.api.deps import DbEngineDep
+from assistant.api.routes.console.pages import StaffSession, forbidden, render, see_other
+from assistant.login_throttle import LoginThrottle
+from assistant.staff import SessionSigner, authenticate, find_staff_user, password_fingerprint, session_signer
+
+__all__ = ["SESSION_COOKIE", "CsrfField", "SignerDep", "StaffDep", "require_staff", "router"]
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/staff")
+
+SESSION_COOKIE = "assistant_staff"
+#: A session lasts one working day.
+SESSION_MAX_AGE = 12 * 3600
+
+
+def get_signer(request: Request) -> SessionSigner:
+    """The app's session signer, made on first use from ``app.state.settings``."""
+    signer = getattr(request.app.state, "staff_signer", None)
+    if signer is None:
+        signer = session_signer(request.app.state.settings)
+        request.app.state.staff_signer = signer
+    return signer
+
+
+SignerDep = Annotated[SessionSigner, Depends(get_signer)]
+
+
+def safe_next(target: str | None) -> str:
+    """A local console path to go to after log-in (never another site)."""
+    if target and target.startswith("/staff") and "//" not in target and "\\" not in target:
+        return target
+    return "/staff"
+
+
+def session_of(request: Request, db_engine: DbEngineDep, signer: SignerDep) -> StaffSession | None:
+    """The request's officer, or None (no cookie, forged or expired, account gone, password reset)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    data = signer.unsign(token, max_age=SESSION_MAX_AGE)
+    if data is None:
+        return None
+    user = find_staff_user(db_engine, data.username)
+    if user is None or password_fingerprint(user.password_hash) != data.fingerprint:
+        return None
+    return StaffSession(username=user.username, token=token, csrf=signer.csrf_token(token))
+
+
+MaybeStaffDep = Annotated[StaffSession | None, Depends(session_of)]
+
+
+def require_staff(request: Request, session: MaybeStaffDep) -> StaffSession:
+    """The logged-in officer (a sync dependency: FastAPI runs it in the thread pool).
+
+    Raises:
+        HTTPException: 303 to the log-in page for browsers, 401 for clients that accept only JSON.
+    """
+    if session is not None:
+        return session
+    accept = request.headers.get("accept", "")
+    if "application/json" in accept and "text/html" not in accept:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="Cần đăng nhập.")
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    location = "/staff/login" if target == "/staff" else f"/staff/login?next={quote(target, safe='')}"
+    raise HTTPException(status.HTTP_303_SEE_OTHER, detail="Cần đăng nhập.", headers={"Location": location})
+
+
+StaffDep = Annotated[StaffSession, Depends(require_staff)]
+CsrfField = Annotated[str, Form(max_length=100)]
+
+
+def csrf_ok(signer: SessionSigner, staff: StaffSession, token: str) -> bool:
+    """True when ``token`` is the anti-forgery token of the officer's session (a refusal is logged)."""
+    if signer.check_csrf(staff.token, token):
+        return True
+    logger.warning("console form refused: bad anti-forgery token for %s", staff.username)
+    return False
+
+
+@router.get("/login", response_class=HTMLResponse, include_in_schema=False)
+def login_page(
+    request: Request,
+    session: MaybeStaffDep,
+    next_url: Annotated[str | None, Query(alias="next", max_length=500)] = None,
+) -> Response:
+    """The log-in form (a logged-in officer goes straight to the queue)."""
+    if session is not None:
+        return see_other(safe_next(next_url))
+    return render(request, "login.html", {"next": safe_next(next_url), "username": ""})
+
+
+@router.post("/login", response_class=HTMLResponse, include_in_schema=False)
+def login(
+    request: Request,
+    db_engine: DbEngineDep,
+    signer: SignerDep,
+    username: Annotated[str, Form(max_length=150)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    next_url: Annotated[str, Form(alias="next", max_length=500)] = "/staff",
+) -> Response:
+    """Check the credentials and set the session cookie; 401 (one message for every failure) otherwise."""
+    target = safe_next(next_url)
+    # the address uvicorn reports: the citizen's behind a proxy in ASSISTANT_FORWARDED_ALLOW_IPS
+    key = (request.client.host if request.client else "", username)
+    throttle = LoginThrottle(db_engine)  # shared by every process through the database
+    if throttle.blocked(*key):
+        return render(
+            request,
+            "login.html",
+            {"next": target, "username": username, "error": "Đăng nhập sai nhiều lần. Vui lòng thử lại sau 15 phút."},
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        )
+    user = authenticate(db_engine, username, password) if username and password else None
+    if user is None:
+        throttle.failed(*key)
+        return render(
+            request,
+            "login.html",
+            {"next": target, "username": username, "error": "Tên đăng nhập hoặc mật khẩu không đúng."},
+            status_code=status.HTTP_401_UNAUTHORIZED,
+        )
+    throttle.succeeded(*key)
+    token = signer.sign(user.username, fingerprint=password_fingerprint(user.password_hash))
+    response = see_other(target)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=SESSION_MAX_AGE,
+        path="/staff",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/logout", include_in_schema=False)
+def logout(request: Request, session: MaybeStaffDep, signer: SignerDep, csrf: CsrfField = "") -> Response:
+    """End the session and go back to the log-in page."""
+    if session is not None and not csrf_ok(signer, session, csrf):
+        return forbidden(request, session)
+    response = see_other("/staff/login")
+    response.delete_cookie(SESSION_COOKIE, path="/staff")
+    return response
