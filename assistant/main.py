@@ -23,7 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 
-from assistant.api.routes import actions, console, health, procedures
+from assistant.api.routes import actions, console, health, metrics, procedures
 from assistant.channels import messenger, rest, web, zalo, zalo_token
 from assistant.channels.web_auth import WidgetCors
 from assistant.errors import AssistantError, ModelNotReady
@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
         from assistant.db.migrate import upgrade
         from assistant.db.session import make_engine
         from assistant.handoff import HandoffService
+        from assistant.metrics import Metrics, counting
 
         db_engine = make_engine(settings.database_url)
         guard = SingleProcessGuard(settings, db_engine)
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
         if not app.state.catalogue.all():
             logger.warning("the procedure catalogue is empty; run `assistant procedures load`")
         app.state.handoffs = HandoffService.from_settings(db_engine, settings)
+        app.state.metrics = Metrics(db_engine)
         app.state.zalo_tokens = await zalo_token.start(settings, db_engine)  # renewed; the pair in the database
         executor = ActionExecutor()
         executor.register_package("actions")
@@ -85,7 +87,7 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
             try:
                 app.state.engine = await ConversationEngine.load(
                     settings,
-                    after_turn=app.state.handoffs.after_turn,
+                    after_turn=counting(app.state.handoffs.after_turn),
                     is_paused=app.state.handoffs.is_paused,
                     gate=app.state.handoffs.gate,
                     forget=partial(forget_in_thread, db_engine),
@@ -114,6 +116,7 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
     app.state.engine = None
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(rest.router)
     app.include_router(zalo.router)
     app.include_router(messenger.router)

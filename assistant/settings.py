@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     messenger_api_base: str = "https://graph.facebook.com/v21.0"
 
     session_secret: SecretStr | None = None
+    #: Bearer token a Prometheus scraper sends to ``/metrics``; unset: only clients on this machine may read it.
+    metrics_token: SecretStr | None = None
     #: Portal origins allowed to embed the web widget (comma-separated ``scheme://host[:port]``; ``*`` = any).
     #: The assistant's own origin (the demo page) is always allowed.
     allowed_origins: str = ""
@@ -92,6 +94,7 @@ class Settings(BaseSettings):
         "messenger_app_secret",
         "messenger_page_token",
         "session_secret",
+        "metrics_token",
         "today",
         pre=True,
     )

@@ -11,6 +11,7 @@ from pydantic import BaseModel, constr
 from assistant.channels.common import conversation_id
 from assistant.engine import ConversationEngine, Reply, complete_parse
 from assistant.errors import ModelNotReady
+from assistant.metrics import TURN_SECONDS
 
 router = APIRouter(tags=["channels"])
 logger = logging.getLogger(__name__)
@@ -54,7 +55,8 @@ async def handle_text(
         return [Reply(recipient_id=sender, text=EMPTY_REPLY)]
     if not has_words(text) and not text.startswith("/"):
         return [Reply(recipient_id=sender, text=NO_WORDS_REPLY)]
-    return await engine.handle(sender, text, channel=channel, metadata=metadata)
+    with TURN_SECONDS.labels(channel=channel).time():
+        return await engine.handle(sender, text, channel=channel, metadata=metadata)
 
 
 @router.post("/webhooks/rest/webhook")
