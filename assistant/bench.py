@@ -19,12 +19,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from assistant.settings import ROOT
+from assistant.text.formatting import VIETNAM
 
 HELDOUT = ROOT / "tests" / "data" / "heldout.yml"
 STOCK_CONFIG = """recipe: default.v1
@@ -247,7 +249,7 @@ def run_bench(*, report: Path, total_turns: int = 200, concurrency: int = 20, st
     lines = [
         "# Benchmark",
         "",
-        f"Measured by `assistant bench` on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU cores, "
+        f"Measured by `assistant bench` on {datetime.now(VIETNAM):%Y-%m-%d}, {os.cpu_count()} CPU cores, "
         "SQLite tracker store, one app process, requests over loopback HTTP.",
         "",
     ]

@@ -26,10 +26,10 @@ import asyncio
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from assistant.report_sections import SECTION_END as SECTION_END  # re-exported:
 from assistant.report_sections import SECTION_START as SECTION_START
 from assistant.report_sections import kept_section as kept_section
 from assistant.report_sections import write_section
+from assistant.text.formatting import VIETNAM
 from assistant.text.normalize import fold
 
 REST_ROUTE = "/webhooks/rest/webhook"
@@ -321,7 +322,7 @@ def format_report(results: Results, *, name: str, files: list[str]) -> str:
     lines = [
         "## Multi-turn conversations",
         "",
-        f"`assistant evaluate --conversations {name}` on {time.strftime('%Y-%m-%d')}: {len(chats)} conversations, "
+        f"`assistant evaluate --conversations {name}` on {datetime.now(VIETNAM):%Y-%m-%d}: {len(chats)} conversations, "
         f"{len(results.turns)} turns ({', '.join(files)}), played through `POST {REST_ROUTE}`.",
         "",
         "| metric | right | total | accuracy | goal |",

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 
 from assistant.db.models import Feedback, Handoff, OutboxRow, utcnow
 from assistant.db.session import session_scope
+from assistant.text.formatting import vn_datetime
 
 __all__ = ["PurgeReport", "forget_conversation", "parse_age", "purge"]
 
@@ -77,7 +78,7 @@ def purge(engine: Engine, *, older_than: timedelta, now: datetime | None = None)
         report.outbox = session.execute(
             delete(OutboxRow).where(OutboxRow.__table__.c.updated_at < cutoff, OutboxRow.__table__.c.status.in_(["done", "failed"]))
         ).rowcount
-    logger.info("purged data older than %s: %s", cutoff.date(), report)
+    logger.info("purged data older than %s (Vietnam time): %s", vn_datetime(cutoff), report)
     return report
 
 

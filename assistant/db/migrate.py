@@ -13,7 +13,7 @@ New revision after a model change (writes ``versions/YYYY_MM_DD_<slug>.py``)::
 import logging
 import re
 import sys
-from datetime import date
+from datetime import datetime
 from pathlib import Path
 
 from alembic import command
@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, Engine
 
 from assistant.db.session import make_engine
+from assistant.text.formatting import VIETNAM
 
 __all__ = ["MIGRATIONS_DIR", "alembic_config", "current_revision", "head_revision", "upgrade"]
 
@@ -104,7 +105,7 @@ def head_revision() -> str | None:
 def _new_revision(message: str) -> None:
     """Write a new, empty revision named ``YYYY_MM_DD_<slug>``, for a developer to fill in."""
     slug = re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_")[:40]
-    command.revision(alembic_config(), message=message, rev_id=f"{date.today():%Y_%m_%d}_{slug}")
+    command.revision(alembic_config(), message=message, rev_id=f"{datetime.now(VIETNAM):%Y_%m_%d}_{slug}")
 
 
 if __name__ == "__main__":
