@@ -11,6 +11,7 @@ Rendering rules (shared/procedure-facts.md, "How to use these facts"):
 from __future__ import annotations
 
 import logging
+import re
 from datetime import date
 from functools import lru_cache
 from typing import Any, Dict, List, Optional, Set
@@ -173,14 +174,14 @@ def how_to_submit(procedure: Procedure, answers: Optional[Dict[str, str]] = None
     """Online (fully or partly) and in person: what "làm online được không", "có phải lên công an không" ask.
 
     For a procedure done online only in part, the steps of the citizen's case that are done in person
-    (their titles start with "Đến …") are named.
+    (their titles say "đến": "Đến thu nhận sinh trắc", "Cả hai cùng đến ký") are named.
     """
     online = "toàn trình (làm hết trên mạng)" if procedure.online.value == "full" else "một phần (có bước phải đến trực tiếp)"
     text = (
         f"Nộp online {online} trên Cổng Dịch vụ công quốc gia hoặc ứng dụng VNeID; "
         "nộp trực tiếp được tại bất kỳ Trung tâm phục vụ hành chính công cấp xã nào trong tỉnh."
     )
-    in_person = [s for s in procedure.steps_for(answers or {}) if s.title.startswith("Đến ")]
+    in_person = [s for s in procedure.steps_for(answers or {}) if re.search(r"(^|\s)đến(\s|$)", s.title.lower())]
     if procedure.online.value != "full" and in_person:
         text += " Phải đến trực tiếp: " + "; ".join(f"{s.title.lower()} ({s.text})" for s in in_person)
     return text

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from assistant.text.normalize import expand_abbreviations, fold, normalize_text
+from assistant.text.normalize import expand_abbreviations, expand_words, fold, normalize_text
 
 __all__ = ["OptionCues", "SituationCues", "age_in"]
 
@@ -56,9 +56,11 @@ class OptionCues:
     age_below: int | None = None
     age_from: int | None = None
 
-    def longest_hit(self, text: str, folded: str) -> int:
-        """Length of the longest phrase found in the message (0 when none)."""
-        marked = _has_diacritics(text)
+    def longest_hit(self, text: str, folded: str, *, marked: bool) -> int:
+        """Length of the longest phrase found in the message (0 when none).
+
+        ``marked``: the message was written with diacritics (then accented phrases compare accented).
+        """
         spaced_text, spaced_folded = f" {text} ", f" {folded} "
         best = 0
         for accented, plain in self.phrases:
@@ -75,8 +77,8 @@ class OptionCues:
 
 
 def _words(text: str) -> str:
-    """Lower case, canonical spelling, punctuation as spaces."""
-    return " ".join(re.sub(r"[^\w]+", " ", normalize_text(text).lower()).split())
+    """Lower case, canonical spelling, chat abbreviations expanded ("ko" → "không"), punctuation as spaces."""
+    return " ".join(expand_words(re.sub(r"[^\w]+", " ", normalize_text(text).lower()).split()))
 
 
 class SituationCues:
@@ -145,18 +147,20 @@ class SituationCues:
         age = age_in(folded)
         found: dict[str, str] = {}
         for question_id, options in self._cues.get(key, {}).items():
-            choice = self._choose(options, text, folded, age)
+            choice = self._choose(options, text, folded, age, marked=_has_diacritics(message))
             if choice is not None:
                 found[question_id] = choice
         return found
 
     @staticmethod
-    def _choose(options: Mapping[str, OptionCues], text: str, folded: str, age: int | None) -> str | None:
+    def _choose(
+        options: Mapping[str, OptionCues], text: str, folded: str, age: int | None, *, marked: bool
+    ) -> str | None:
         if age is not None:
             by_age = [option_id for option_id, cues in options.items() if cues.fits_age(age)]
             if len(by_age) == 1:
                 return by_age[0]
-        hits = {option_id: cues.longest_hit(text, folded) for option_id, cues in options.items()}
+        hits = {option_id: cues.longest_hit(text, folded, marked=marked) for option_id, cues in options.items()}
         best = max(hits.values(), default=0)
         winners = [option_id for option_id, length in hits.items() if length == best]
         return winners[0] if best and len(winners) == 1 else None

@@ -31,6 +31,7 @@ def cues() -> SituationCues:
         ("dang-ky-thuong-tru", "em thuê nhà ở quận 7, muốn nhập khẩu", {"housing": "rented"}),
         ("dang-ky-xe", "mua xe máy cũ thì sang tên", {"vehicle": "motorbike", "case": "other"}),
         ("doi-gplx", "mat bang lai xe roi", {"situation": "lost"}),
+        ("ly-lich-tu-phap", "cty yêu cầu nộp lltp mà e ko biết số mấy", {"form_type": "unknown"}),
     ],
 )
 def test_situations_answers_from_free_text(cues: SituationCues, key: str, message: str, expected: dict) -> None:
