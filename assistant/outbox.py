@@ -31,7 +31,7 @@ from assistant.db.session import session_scope
 from assistant.engine import Reply
 from assistant.settings import Settings
 
-__all__ = ["OutboxWorker", "Retriable", "accept_event", "answer_event", "deliver"]
+__all__ = ["OutboxWorker", "Retriable", "accept_event", "answer_event", "deliver", "queue_replies", "send_replies"]
 
 logger = logging.getLogger(__name__)
 
@@ -333,6 +333,58 @@ async def deliver(app: FastAPI, row_id: int) -> bool:
         return False
     _release(db, row_id, status="done", attempts=row.attempts + 1, sent=sent, last_error=None)
     return True
+
+
+def queue_replies(db: Engine, channel: str, user_id: str, replies: list[Reply]) -> int:
+    """Store replies to a Zalo or Messenger user as one pending ``out`` row; its id.
+
+    Args:
+        db: the database.
+        channel: ``zalo`` or ``messenger`` (``facebook`` is Messenger).
+        user_id: the platform's user id, or the conversation id (``zalo:<id>``).
+        replies: what to send, in order.
+    """
+    from assistant.channels.common import platform_user_id
+
+    platform = "messenger" if channel in ("messenger", "facebook") else channel
+    if platform not in POSTS:
+        raise ValueError(f"not a platform channel: {channel!r}")
+    user = platform_user_id(user_id, platform)
+    with session_scope(db) as session:
+        out = OutboxRow(
+            direction="out",
+            channel=platform,
+            recipient=user,
+            payload={"messages": render(platform, replies)},
+            status="pending",
+            attempts=0,
+            sent=0,
+        )
+        session.add(out)
+        session.flush()
+        return int(out.id)
+
+
+async def send_replies(app: FastAPI, channel: str, user_id: str, replies: list[Reply]) -> str:
+    """Send replies to a Zalo or Messenger user through the outbox, as the bot's own replies go.
+
+    They are stored first, then sent with retries; a send that still fails stays pending and
+    :class:`OutboxWorker` delivers it later (once). Never raises on a platform failure.
+
+    Returns:
+        ``"done"`` (the platform accepted every message now), ``"pending"`` (kept: the worker tries again later)
+        or ``"failed"`` (refused for good, e.g. a 4xx).
+    """
+    db: Engine = app.state.db_engine
+    row_id = await asyncio.to_thread(queue_replies, db, channel, user_id, replies)
+    if await deliver(app, row_id):
+        return "done"
+
+    def status_of() -> str:
+        with session_scope(db) as session:
+            return str(session.execute(select(OutboxRow.status).where(OutboxRow.id == row_id)).scalar_one())
+
+    return await asyncio.to_thread(status_of)
 
 
 def _progress(db: Engine, row_id: int, sent: int) -> None:

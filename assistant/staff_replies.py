@@ -1,10 +1,10 @@
 """How an officer's reply reaches the citizen: written into the conversation, and for Zalo and Messenger sent too.
 
 Every reply is written into the conversation (a bot message marked ``from_staff``), which is where the web
-widget finds it; for Zalo and Messenger it is also sent through the channel's own send function
-(:func:`~assistant.channels.zalo.send_zalo`, :func:`~assistant.channels.messenger.send_messenger`), prefixed
-"Cán bộ: " as the widget shows it. When that channel is not configured or the platform refuses the message,
-the reply stays in the transcript, marked not delivered, and the officer is told so.
+widget finds it; for Zalo and Messenger it is also sent through the outbox (:mod:`assistant.outbox`, retried,
+delivered once), prefixed "Cán bộ: " as the widget shows it. When that channel is not configured or the platform
+refuses the message, the reply stays in the transcript, marked not delivered, and the officer is told so; when the
+platform is only failing for now, the officer is told it will be sent again automatically.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from assistant.channels.messenger import send_messenger
-from assistant.channels.zalo import send_zalo
 from assistant.engine import Reply
 from assistant.settings import Settings
 
@@ -53,35 +51,37 @@ def reply_delivery(settings: Settings, channel: str) -> str:
     return "platform" if enabled else "channel_off"
 
 
-async def deliver_staff_reply(settings: Settings, channel: str, user_id: str, text: str) -> bool:
+async def deliver_staff_reply(app: Any, channel: str, user_id: str, text: str) -> str:
     """Send an officer's reply to a Zalo or Messenger citizen, prefixed "Cán bộ: " as the widget shows it.
 
-    The platform channels use the platform's own user id (Zalo ``sender.id``, Messenger PSID) as the
-    conversation's sender id, so a hand-off's ``sender_id`` is the recipient.
+    It goes through the outbox like the bot's own replies (:func:`assistant.outbox.send_replies`): stored, sent
+    with retries on timeouts and 5xx, and, when the platform is still failing, kept and delivered once by the
+    background worker when it recovers.
 
     Args:
-        settings: the app's settings (the channel's token and API base).
+        app: the application (its settings, database and Zalo tokens).
         channel: the hand-off's channel (``zalo``, ``messenger``).
-        user_id: the platform's user id.
+        user_id: the platform's user id, or the conversation id (``zalo:<id>``).
         text: the officer's reply, without the prefix.
 
     Returns:
-        True when the platform accepted the message; False when the channel is off or not a platform, or the
-        call failed (HTTP error, timeout, platform error code). Never raises; failures are logged without tokens.
+        ``"done"`` (the platform accepted it), ``"pending"`` (not yet: sent again automatically) or ``"failed"``
+        (refused for good, the channel is off, or it could not be stored). Never raises; logs carry no token.
 
     Example:
-        >>> await deliver_staff_reply(settings, "zalo", "2468458835296117922", "Chào anh")  # doctest: +SKIP
-        True  # the citizen reads "Cán bộ: Chào anh" in Zalo
+        >>> await deliver_staff_reply(app, "zalo", "2468458835296117922", "Chào anh")  # doctest: +SKIP
+        'done'  # the citizen reads "Cán bộ: Chào anh" in Zalo
     """
-    if reply_delivery(settings, channel) != "platform":
-        return False
+    from assistant.outbox import send_replies
+
+    if reply_delivery(app.state.settings, channel) != "platform":
+        return "failed"
     replies = [Reply(recipient_id=user_id, text=STAFF_PREFIX + text)]
-    send = send_zalo if PLATFORM_CHANNELS[channel] == "zalo" else send_messenger
     try:
-        return await send(settings, user_id, replies)
+        return await send_replies(app, PLATFORM_CHANNELS[channel], user_id, replies)
     except Exception as e:  # noqa: BLE001 - the officer gets a message, never a 500; no URL (token) in the log
         logger.warning("staff reply via %s to %s failed: %s", channel, user_id, type(e).__name__)
-        return False
+        return "failed"
 
 
 async def send_staff_reply(

@@ -148,7 +148,13 @@ def claim(
 def _not_delivered(request: Request, staff: StaffSession, channel: str, delivery: str, back: str) -> HTMLResponse:
     """The page telling the officer that the reply is stored but did not reach the citizen."""
     label = CHANNEL_LABELS.get(channel, channel)
-    if delivery == "channel_off":
+    if delivery == "retrying":
+        code = status.HTTP_202_ACCEPTED
+        detail = (
+            f"{label} chưa nhận tin nhắn (mất kết nối hoặc {label} đang lỗi). Tin nhắn đã được lưu và hệ thống "
+            "sẽ tự động gửi lại cho người dân khi kết nối trở lại; không cần gửi lại."
+        )
+    elif delivery == "channel_off":
         code = status.HTTP_503_SERVICE_UNAVAILABLE
         detail = (
             f"Kênh {label} chưa được cấu hình trên máy chủ, nên tin nhắn không thể gửi tới người dân. "
@@ -223,7 +229,10 @@ async def reply(
     delivery = reply_delivery(settings, handoff.channel)
     delivered: bool | None = None
     if delivery == "platform":
-        delivered = await deliver_staff_reply(settings, handoff.channel, handoff.sender_id, body)
+        outcome = await deliver_staff_reply(request.app, handoff.channel, handoff.sender_id, body)
+        delivered = outcome == "done"
+        if outcome == "pending":  # the platform is failing for now: the outbox sends it again, once
+            delivery = "retrying"
     elif delivery == "channel_off":
         delivered = False
     await send_staff_reply(conversations, handoff.sender_id, body, staff=staff.username, delivered=delivered)
