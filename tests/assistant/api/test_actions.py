@@ -51,7 +51,8 @@ def test_actions_anonymous_or_wrong_token_is_401(action_server: TestClient, para
     assert action_server.get("/actions", params=params).status_code == 401
 
 
-def test_actions_with_token_run_like_rasa_sdk(action_server: TestClient) -> None:
+def test_actions_with_token_run_like_rasa_sdk(action_server: TestClient, actions_catalogue: object) -> None:
+    # the actions read the catalogue of the configured database; the fixture gives them the 26 records
     listed = action_server.get("/actions", params={"token": TOKEN})
     assert {"name": "action_list_services"} in listed.json()
     unknown = action_server.post("/webhook", json=CALL | {"next_action": "action_nope"}, params={"token": TOKEN})
