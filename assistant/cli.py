@@ -158,7 +158,7 @@ def cmd_staff(args: argparse.Namespace) -> int:
             return 2
         password = getpass.getpass("Mật khẩu: ")
     try:
-        created = add_staff_user(get_settings().database_url, args.username, password)
+        created = add_staff_user(get_settings().database_url, args.username, password, role=args.role)
     except AssistantError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -236,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     staff_sub = staff.add_subparsers(dest="staff_command", required=True)
     add = staff_sub.add_parser("add", help="add or reset a staff user (password from ASSISTANT_STAFF_PASSWORD or prompt)")
     add.add_argument("username")
+    add.add_argument("--role", choices=["officer", "admin"], default=None,
+                     help="officer (the desk) or admin (also adds and disables officers); default: keep, new = officer")
     add.set_defaults(func=cmd_staff)
     return parser
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     Column,
     Date,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import declarative_base
@@ -29,6 +31,7 @@ __all__ = [
     "Handoff",
     "HandoffStatus",
     "OutboxRow",
+    "StaffAudit",
     "JSONType",
     "LoginFailure",
     "ProcedureRow",
@@ -169,6 +172,10 @@ class StaffUser(Base):
     id: int = Column(Integer, primary_key=True, autoincrement=True)
     username: str = Column(String(150), nullable=False, unique=True)
     password_hash: str = Column(String(255), nullable=False)
+    #: ``officer`` (the desk) or ``admin`` (also adds and disables officers).
+    role: str = Column(String(16), nullable=False, default="officer", server_default="officer")
+    #: A disabled officer cannot log in; their sessions end.
+    disabled: bool = Column(Boolean, nullable=False, default=False, server_default=false())
     created_at: datetime = Column(DateTime(timezone=True), nullable=False, default=utcnow)
 
 
@@ -206,3 +213,16 @@ class LoginFailure(Base):
     client: str = Column(String(64), nullable=False)
     username: str = Column(String(150), nullable=False)
     at: datetime = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class StaffAudit(Base):
+    """Who did what at the desk: claimed, replied, handed back; added, disabled or enabled an officer."""
+
+    __tablename__ = "staff_audit"
+
+    id: int = Column(Integer, primary_key=True, autoincrement=True)
+    at: datetime = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
+    officer: str = Column(String(150), nullable=False)
+    action: str = Column(String(32), nullable=False)
+    handoff_id: int | None = Column(Integer, nullable=True, index=True)
+    detail: str | None = Column(String(255), nullable=True)

@@ -4,6 +4,7 @@
 - :mod:`.handoffs`: the queue, one hand-off and its transcript, claim, reply, hand back;
 - :mod:`.checklist`: the printable personalised checklist;
 - :mod:`.analytics`: counts for managers, and their CSV;
+- :mod:`.admin`: admins add, disable and enable officers and read the audit log (:mod:`assistant.audit`);
 - :mod:`.pages`: templates (``templates/`` beside this package), filters and security headers.
 
 The logic is in services outside the web layer: :class:`~assistant.handoff.HandoffService` (claims, closing),
@@ -14,7 +15,7 @@ The citizen's side (the web widget's poll for staff replies) is in :mod:`assista
 
 from fastapi import APIRouter
 
-from assistant.api.routes.console import analytics, auth, checklist, handoffs
+from assistant.api.routes.console import admin, analytics, auth, checklist, handoffs
 from assistant.api.routes.console.auth import SESSION_COOKIE, SESSION_MAX_AGE, StaffDep, require_staff
 from assistant.api.routes.console.pages import MAX_REPLY_CHARS
 from assistant.staff_replies import deliver_staff_reply, reply_delivery, send_staff_reply
@@ -36,3 +37,4 @@ router.include_router(auth.router)
 router.include_router(handoffs.router)
 router.include_router(checklist.router)
 router.include_router(analytics.router)
+router.include_router(admin.router)

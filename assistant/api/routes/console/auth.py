@@ -20,7 +20,7 @@ from assistant.api.routes.console.pages import StaffSession, forbidden, render, 
 from assistant.login_throttle import LoginThrottle
 from assistant.staff import SessionSigner, authenticate, find_staff_user, password_fingerprint, session_signer
 
-__all__ = ["SESSION_COOKIE", "CsrfField", "SignerDep", "StaffDep", "require_staff", "router"]
+__all__ = ["SESSION_COOKIE", "AdminDep", "CsrfField", "SignerDep", "StaffDep", "require_admin", "require_staff", "router"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +59,9 @@ def session_of(request: Request, db_engine: DbEngineDep, signer: SignerDep) -> S
     if data is None:
         return None
     user = find_staff_user(db_engine, data.username)
-    if user is None or password_fingerprint(user.password_hash) != data.fingerprint:
+    if user is None or user.disabled or password_fingerprint(user.password_hash) != data.fingerprint:
         return None
-    return StaffSession(username=user.username, token=token, csrf=signer.csrf_token(token))
+    return StaffSession(username=user.username, token=token, csrf=signer.csrf_token(token), role=user.role)
 
 
 MaybeStaffDep = Annotated[StaffSession | None, Depends(session_of)]
@@ -84,6 +84,20 @@ def require_staff(request: Request, session: MaybeStaffDep) -> StaffSession:
 
 
 StaffDep = Annotated[StaffSession, Depends(require_staff)]
+
+
+def require_admin(staff: StaffDep) -> StaffSession:
+    """The logged-in officer when an ``admin``.
+
+    Raises:
+        HTTPException: 403 for an officer.
+    """
+    if not staff.is_admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Chỉ quản trị viên được dùng trang này.")
+    return staff
+
+
+AdminDep = Annotated[StaffSession, Depends(require_admin)]
 CsrfField = Annotated[str, Form(max_length=100)]
 
 

@@ -12,6 +12,7 @@ The routes turn outcomes into pages; the work is in :class:`~assistant.handoff.H
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -19,6 +20,7 @@ from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from assistant import audit
 from assistant.api.deps import CatalogueDep, ConversationsDep, DbEngineDep, HandoffsDep, SettingsDep
 from assistant.api.routes.console.auth import CsrfField, SignerDep, StaffDep, csrf_ok
 from assistant.api.routes.console.pages import (
@@ -50,6 +52,14 @@ def queue(request: Request, staff: StaffDep, catalogue: CatalogueDep, db_engine:
     active, closed = load_queue(db_engine)
     labels = {h.procedure_key: procedure_label(catalogue, h.procedure_key) for h in active + closed}
     return render(request, "queue.html", {"active": active, "closed": closed, "labels": labels}, staff=staff)
+
+
+@router.get("/queue/status", include_in_schema=False)
+def queue_status(_staff: StaffDep, db_engine: DbEngineDep) -> dict[str, int]:
+    """What the queue page polls: hand-offs waiting and the newest open one's id (0: none)."""
+    active, _ = load_queue(db_engine, closed_limit=0)
+    waiting = [h.id for h in active if h.status == HandoffStatus.open.value]
+    return {"waiting": len(waiting), "active": len(active), "newest": max(waiting, default=0)}
 
 
 @router.get("/handoffs/{handoff_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -89,6 +99,8 @@ async def handoff_page(
             "reply_reaches_citizen": delivery in ("widget", "platform"),
             "reply_delivery": delivery,
             "checklist_url": checklist_url,
+            "audit": await run_in_threadpool(partial(audit.recent, db_engine, handoff_id=handoff_id, limit=50)),
+            "ACTION_LABELS": audit.ACTION_LABELS,
         },
         staff=staff,
     )
@@ -122,7 +134,13 @@ def _held_by_other(request: Request, staff: StaffSession, handoff: Handoff) -> H
 
 @router.post("/handoffs/{handoff_id}/claim", include_in_schema=False)
 def claim(
-    request: Request, handoff_id: int, staff: StaffDep, signer: SignerDep, handoffs: HandoffsDep, csrf: CsrfField = ""
+    request: Request,
+    handoff_id: int,
+    staff: StaffDep,
+    signer: SignerDep,
+    db_engine: DbEngineDep,
+    handoffs: HandoffsDep,
+    csrf: CsrfField = "",
 ) -> Response:
     """Take a hand-off: status claimed, assigned to this officer."""
     if not csrf_ok(signer, staff, csrf):
@@ -141,6 +159,7 @@ def claim(
         )
     if not held:
         return _held_by_other(request, staff, handoff)
+    audit.record(db_engine, staff.username, "claim", handoff_id=handoff_id)
     logger.info("hand-off %s claimed by %s", handoff_id, staff.username)
     return see_other(f"/staff/handoffs/{handoff_id}")
 
@@ -236,6 +255,10 @@ async def reply(
     elif delivery == "channel_off":
         delivered = False
     await send_staff_reply(conversations, handoff.sender_id, body, staff=staff.username, delivered=delivered)
+    audit_detail = {None: None, True: "đã gửi", False: "chưa gửi được"}[delivered]
+    await run_in_threadpool(
+        partial(audit.record, db_engine, staff.username, "reply", handoff_id=handoff_id, detail=audit_detail)
+    )
     if delivered is False:
         logger.warning(
             "staff %s replied in hand-off %s: not delivered via %s (%s)", staff.username, handoff_id, handoff.channel, delivery
@@ -267,6 +290,7 @@ async def close(
     handoff = await run_in_threadpool(handoffs.close, handoff_id, staff=staff.username)
     if handoff is None:
         return not_found(request, staff)
+    await run_in_threadpool(partial(audit.record, db_engine, staff.username, "close", handoff_id=handoff_id))
     if conversations is not None and not await handoffs.is_paused(handoff.sender_id):
         await conversations.hand_back(handoff.sender_id)
     logger.info("hand-off %s closed by %s", handoff_id, staff.username)

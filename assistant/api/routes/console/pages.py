@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,12 @@ class StaffSession:
     username: str
     token: str
     csrf: str
+    role: str = "officer"
+
+    @property
+    def is_admin(self) -> bool:
+        """True for an ``admin``: the admin page is theirs."""
+        return self.role == "admin"
 
 
 def money(amount: int | None) -> str:
@@ -59,6 +66,17 @@ def money(amount: int | None) -> str:
         return "chưa xác nhận mức thu"
     text = vnd(amount)
     return text[:1].upper() + text[1:]
+
+
+def waited(since: datetime | None, now: datetime | None = None) -> str:
+    """How long a citizen has waited: ``5 phút``, ``1 giờ 20 phút`` (naive datetimes are UTC)."""
+    if since is None:
+        return ""
+    start = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
+    minutes = max(0, int(((now or datetime.now(timezone.utc)) - start).total_seconds() // 60))
+    if minutes < 60:
+        return f"{minutes} phút"
+    return f"{minutes // 60} giờ {minutes % 60} phút" if minutes < 24 * 60 else f"{minutes // (24 * 60)} ngày"
 
 
 def _make_templates() -> Jinja2Templates:
@@ -72,6 +90,7 @@ def _make_templates() -> Jinja2Templates:
     env.filters["vn_date"] = vn_date
     env.filters["money"] = money
     env.filters["score"] = vn_decimal
+    env.filters["waited"] = waited
     env.globals.update(
         STATUS_LABELS=STATUS_LABELS,
         CHANNEL_LABELS=CHANNEL_LABELS,
