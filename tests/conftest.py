@@ -65,9 +65,18 @@ def real_catalogue() -> Catalogue:
 @pytest.fixture
 def actions_catalogue(real_catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch) -> Catalogue:
     """Make the actions read the real records without a database."""
-    import actions.common
+    import sys
 
-    monkeypatch.setattr(actions.common, "catalogue", lambda: real_catalogue)
+    import actions.common
+    import actions.conversation
+    import actions.guide
+    import actions.procedures  # noqa: F401 - imported so that their catalogue() is patched too
+
+    # every actions module that imported catalogue() by name reads the same records
+    original = actions.common.catalogue
+    for name, module in list(sys.modules.items()):
+        if (name == "actions" or name.startswith("actions.")) and getattr(module, "catalogue", None) is original:
+            monkeypatch.setattr(module, "catalogue", lambda: real_catalogue)
     return real_catalogue
 
 
