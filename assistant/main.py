@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 
+from assistant import outages
 from assistant.api.routes import actions, console, health, metrics, procedures
 from assistant.channels import messenger, rest, web, zalo, zalo_token
 from assistant.channels.web_auth import WidgetCors
@@ -127,6 +128,8 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
     app.include_router(console.router)
     # CORS on the widget's routes only, for the portals of ASSISTANT_ALLOWED_ORIGINS (and our own demo page)
     app.add_middleware(WidgetCors, allowed_origins=settings.allowed_origin_list)
+
+    outages.install(app)  # PostgreSQL or Redis away for a while: 503 with a polite reason, then recovery
 
     @app.exception_handler(ModelNotReady)
     async def _not_ready(_request: Request, _exc: ModelNotReady) -> JSONResponse:
