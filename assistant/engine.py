@@ -13,6 +13,7 @@ action that fails gives the citizen an apology and the hand-off button, never an
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -194,6 +195,35 @@ def tracker_store_config(database_url: str) -> dict[str, Any]:
     return config
 
 
+def cache_trackers(tracker_store: Any, settings: Settings) -> Any:
+    """Put a :class:`~assistant.tracker_cache.TrackerCache` on Rasa's SQL tracker store; None for other stores.
+
+    On SQLite the store also gets our engine (:func:`assistant.db.session.make_engine`: WAL journal,
+    ``synchronous=NORMAL``, pooled connections) instead of Rasa's (a new connection and an fsync per turn).
+    """
+    from assistant.tracker_cache import TrackerCache
+
+    store = getattr(tracker_store, "_tracker_store", tracker_store)
+    if not hasattr(store, "session_scope") or settings.tracker_cache_size < 0:
+        return None
+    if store.engine.url.get_backend_name() == "sqlite":
+        from sqlalchemy.orm import sessionmaker
+
+        from assistant.db.session import make_engine
+
+        rasa_engine, store.engine = store.engine, make_engine(settings.database_url)
+        store.sessionmaker = sessionmaker(bind=store.engine)
+        rasa_engine.dispose()
+    return TrackerCache(store, size=settings.tracker_cache_size).install()
+
+
+def _delete_events(store: Any, sender_id: str) -> None:
+    """Delete a conversation's rows from Rasa's SQL tracker store (on a worker thread)."""
+    with store.session_scope() as session:
+        session.query(store.SQLEvent).filter_by(sender_id=sender_id).delete()
+        session.commit()
+
+
 def redis_lock_store_config(redis_url: str) -> dict[str, Any]:
     """Translate ``redis://[:password@]host:port/db`` into Rasa's Redis lock store settings."""
     parts = urlsplit(redis_url)
@@ -225,6 +255,7 @@ class ConversationEngine:
         self._gate = gate
         self._forget = forget
         self._saved: dict[str, Any] = {}
+        self._tracker_cache: Any = None
         if agent is not None and after_turn is not None:
             self._keep_saved_trackers(agent.tracker_store)
         if getattr(agent, "processor", None) is not None:
@@ -326,7 +357,10 @@ class ConversationEngine:
         session_minutes = settings.session_expiration_minutes
         domain = agent.processor.domain
         domain.session_config = type(domain.session_config)(session_minutes, carry_over_slots=True)
-        return cls(agent, after_turn=after_turn, is_paused=is_paused, gate=gate, forget=forget)
+        engine = cls(agent, after_turn=after_turn, is_paused=is_paused, gate=gate, forget=forget)
+        engine._tracker_cache = cache_trackers(agent.tracker_store, settings)
+        rasa_speedups.run_graph_in_order(agent.processor.graph_runner)
+        return engine
 
     @property
     def agent(self) -> Any:
@@ -377,16 +411,18 @@ class ConversationEngine:
         finally:
             _answering.reset(token)
         after: list[Reply] = []
-        tracker = None
+        forget_now = False
         if self._after_turn is not None:
             tracker = self._saved.pop(sender_id, None) or await self._agent.tracker_store.retrieve(sender_id)
+            # decided now: the kept tracker may grow with the conversation's next turn while the hook awaits
+            forget_now = tracker is not None and _ran_this_turn(tracker, FORGET_ACTION)
             if tracker is not None:
                 try:
                     notices = await self._after_turn(tracker, channel)
                     after = _replies(sender_id, notices or [])
                 except Exception:  # noqa: BLE001 - bookkeeping must never lose the citizen's answer
                     logger.exception("after-turn hook failed for a conversation")
-        if tracker is not None and _ran_this_turn(tracker, FORGET_ACTION):
+        if forget_now:
             await self.forget(sender_id)
         return before + replies_of(output.messages, sender_id) + after
 
@@ -420,14 +456,12 @@ class ConversationEngine:
         store = getattr(self._agent.tracker_store, "_tracker_store", self._agent.tracker_store)
         async with self._agent.lock_store.lock(sender_id):
             if hasattr(store, "session_scope"):  # Rasa's SQLTrackerStore
-                from rasa.core.tracker_store import SQLTrackerStore
-
-                with store.session_scope() as session:
-                    session.query(SQLTrackerStore.SQLEvent).filter_by(sender_id=sender_id).delete()
-                    session.commit()
+                await asyncio.to_thread(_delete_events, store, sender_id)
             elif isinstance(getattr(store, "store", None), dict):  # Rasa's InMemoryTrackerStore
                 store.store.pop(sender_id, None)
         self._saved.pop(sender_id, None)
+        if self._tracker_cache is not None:
+            self._tracker_cache.forget(sender_id)
         if self._forget is not None:
             await self._forget(sender_id)
         logger.info("conversation %s deleted at the citizen's request", sender_id)

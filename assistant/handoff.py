@@ -25,11 +25,13 @@ officers can never both hold it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -259,16 +261,20 @@ class HandoffService:
         notices: list[dict[str, Any]] = []
         turn = _this_turn(list(tracker.events))
         names = [getattr(e, "type_name", None) for e in turn]
+        feedback = [e for e in turn if getattr(e, "key", None) in ("feedback_rating", "feedback_comment")]
+        if "pause" in names or feedback:
+            # written on worker threads: from a copy, as the next turn may already grow the kept tracker
+            tracker = tracker.copy() if hasattr(tracker, "copy") else tracker
         if "pause" in names:
-            handoff_id = self.create(tracker, channel)
-            notices = self.created_notices(handoff_id)
+            handoff_id = await asyncio.to_thread(self.create, tracker, channel)
+            notices = await asyncio.to_thread(self.created_notices, handoff_id)
         for event in turn:
             if getattr(event, "type_name", None) != "slot" or not event.value:
                 continue
             if event.key == "feedback_rating":
-                self.save_feedback(tracker, channel, rating=int(event.value))
+                await asyncio.to_thread(partial(self.save_feedback, tracker, channel, rating=int(event.value)))
             elif event.key == "feedback_comment":
-                self.save_comment(tracker, channel, comment=str(event.value))
+                await asyncio.to_thread(partial(self.save_comment, tracker, channel, comment=str(event.value)))
         return notices
 
     def create(self, tracker: Any, channel: str) -> int:
@@ -334,7 +340,14 @@ class HandoffService:
             return int(ahead) + 1
 
     async def gate(self, sender_id: str, text: str) -> Gate:
-        """Decide, from the conversation's active hand-off, whether the bot answers ``text`` (see :class:`Gate`)."""
+        """Decide, from the conversation's active hand-off, whether the bot answers ``text`` (see :class:`Gate`).
+
+        The database is read on a worker thread: a slow database never stalls the event loop.
+        """
+        return await asyncio.to_thread(self.gate_now, sender_id, text)
+
+    def gate_now(self, sender_id: str, text: str) -> Gate:
+        """:meth:`gate`, blocking (on a worker thread)."""
         now = self._clock()
         with session_scope(self._engine) as session:
             handoff = session.execute(
@@ -498,6 +511,9 @@ class HandoffService:
 
     async def is_paused(self, sender_id: str) -> bool:
         """True while staff have the conversation (an open or claimed chat hand-off): the bot is silent."""
+        return await asyncio.to_thread(self._is_paused_now, sender_id)
+
+    def _is_paused_now(self, sender_id: str) -> bool:
         with session_scope(self._engine) as session:
             query = (
                 select(Handoff.id)

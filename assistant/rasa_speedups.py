@@ -6,6 +6,9 @@ every call. A conversation turn calls the action server two to four times (the a
 validation, the next question), and profiling a loaded server (py-spy, 20 conversations at once) showed
 those checks taking half of all its CPU. :func:`install` keeps the check but builds the validator once.
 
+The same for the subclass scans behind every deserialised event and slot (``all_subclasses``, 9% of a
+saturated server's CPU in issue #15's profile): a table of type names, rebuilt when a name is unknown.
+
 Installed by :meth:`assistant.engine.ConversationEngine.load`; undone by :func:`uninstall` (tests).
 """
 
@@ -47,22 +50,124 @@ def _validate_action_result(self: Any, result: dict[str, Any]) -> bool:  # noqa:
     raise error
 
 
+_original_resolvers: dict[type, Any] = {}
+
+
+def _resolver_by_type_name(base: type, original: Any) -> Any:
+    """``base.resolve_by_type`` through a table of type names instead of a subclass scan on every call.
+
+    Rasa's ``Event.resolve_by_type`` and ``Slot.resolve_by_type`` walk every subclass (``all_subclasses``, with
+    an ``inspect.isabstract`` per class) for each event they deserialise. The table maps a type name to the
+    first class the same scan would find; an unknown name rebuilds it (a subclass defined since) and falls
+    back to Rasa's own method (old names, class paths of custom slots, the errors).
+    """
+    from rasa.shared.utils.common import all_subclasses
+
+    table: dict[str, Any] = {}
+
+    def build() -> None:
+        fresh: dict[str, Any] = {}
+        for cls in all_subclasses(base):
+            fresh.setdefault(getattr(cls, "type_name", None), cls)
+        table.clear()
+        table.update(fresh)
+
+    def resolve_by_type(type_name: str, *args: Any, **kwargs: Any) -> Any:
+        found = table.get(type_name)
+        if found is None:
+            build()
+            found = table.get(type_name)
+        return found if found is not None else original(type_name, *args, **kwargs)
+
+    return resolve_by_type
+
+
 def install() -> None:
-    """Replace Rasa's per-call schema check by the cached one (idempotent)."""
+    """Replace Rasa's per-call schema check and subclass scans by cached ones (idempotent)."""
     global _original
     from rasa.core.actions.action import RemoteAction
+    from rasa.shared.core.events import Event
+    from rasa.shared.core.slots import Slot
 
     if _original is None:
         _original = RemoteAction._validate_action_result
         RemoteAction._validate_action_result = _validate_action_result
         logger.debug("action-server responses are validated with a cached JSON-schema validator")
+    for base in (Event, Slot):
+        if base not in _original_resolvers:
+            _original_resolvers[base] = base.__dict__["resolve_by_type"]
+            base.resolve_by_type = staticmethod(_resolver_by_type_name(base, base.resolve_by_type))
 
 
 def uninstall() -> None:
-    """Put Rasa's own check back."""
+    """Put Rasa's own check and lookups back."""
     global _original
     from rasa.core.actions.action import RemoteAction
 
     if _original is not None:
         RemoteAction._validate_action_result = _original
         _original = None
+    for base, original in _original_resolvers.items():
+        base.resolve_by_type = original
+    _original_resolvers.clear()
+
+
+class SequentialGraphRun:
+    """``DaskGraphRunner.run`` without dask: the same nodes, called in dependency order, plan kept per targets.
+
+    Rasa runs NLU parsing and every policy prediction through ``dask.get``, which builds a dask graph, orders
+    it and runs it on a synchronous executor, on every call (about 9% of a saturated server's event loop).
+    The graph never changes once the model is loaded, so the order of the nodes each target needs is worked
+    out once; each call then only passes outputs along. Nodes, hooks, inputs and results are Rasa's own.
+    """
+
+    def __init__(self, runner: Any) -> None:
+        self._runner = runner
+        self._plans: dict[tuple[str, ...], list[tuple[str, Any, tuple[str, ...]]]] = {}
+
+    def plan(self, targets: tuple[str, ...]) -> list[tuple[str, Any, tuple[str, ...]]]:
+        """The nodes ``targets`` need, dependencies first, each with the names of its inputs."""
+        schema = self._runner._graph_schema.minimal_graph_schema(list(targets))
+        nodes = self._runner._instantiated_nodes
+        order: list[tuple[str, Any, tuple[str, ...]]] = []
+        placed: set[str] = set()
+
+        def place(name: str, path: tuple[str, ...] = ()) -> None:
+            if name in placed or name not in schema.nodes:
+                return  # done, or a run input such as ``__message__``
+            if name in path:
+                raise ValueError(f"cycle in the model's graph at {name!r}")
+            needs = tuple(schema.nodes[name].needs.values())
+            for need in needs:
+                place(need, (*path, name))
+            placed.add(name)
+            order.append((name, nodes[name], needs))
+
+        for target in targets:
+            place(target)
+        return order
+
+    def __call__(self, inputs: dict[str, Any] | None = None, targets: list[str] | None = None) -> dict[str, Any]:
+        from rasa.engine.exceptions import GraphRunError
+
+        run_targets = tuple(targets if targets else self._runner._graph_schema.target_names)
+        plan = self._plans.get(run_targets)
+        if plan is None:
+            plan = self._plans[run_targets] = self.plan(run_targets)
+        values: dict[str, Any] = {name: (name, value) for name, value in (inputs or {}).items()}
+        try:
+            for name, node, needs in plan:
+                values[name] = node(*(values[need] for need in needs))
+        except RuntimeError as e:
+            raise GraphRunError("Error running runner.") from e
+        return dict(values[target] for target in run_targets)
+
+
+def run_graph_in_order(runner: Any) -> bool:
+    """Give a loaded model's ``DaskGraphRunner`` the :class:`SequentialGraphRun`; False for another runner."""
+    from rasa.engine.runner.dask import DaskGraphRunner
+
+    if not isinstance(runner, DaskGraphRunner) or isinstance(runner.__dict__.get("run"), SequentialGraphRun):
+        return False
+    runner.run = SequentialGraphRun(runner)
+    return True

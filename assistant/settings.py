@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     handoff_timeout_minutes: float = 15.0
     #: A conversation idle this long starts a new Rasa session (slots carried over); 0: never.
     session_expiration_minutes: float = 720.0
+    #: Conversations whose tracker each process keeps in memory (checked against the store before use); 0: none.
+    tracker_cache_size: int = 1000
     #: Zalo/Messenger sends: attempts per delivery round (backoff doubles from ``outbox_retry_seconds``).
     outbox_attempts: int = 4
     outbox_retry_seconds: float = 0.5

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, create_engine, make_url
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 
 __all__ = ["is_sqlite_memory", "make_engine", "session_scope"]
 
@@ -37,7 +37,8 @@ def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
     """Create an engine for ``url``.
 
     For SQLite files the parent folder is created, the connection may be used from several threads (the
-    app runs sync work in a thread pool), and the journal is WAL so that readers do not block the writer.
+    app runs sync work in a thread pool) and are pooled, and the journal is WAL so that readers do not block
+    the writer.
     In-memory SQLite uses one shared connection, so every session sees the same database.
 
     Args:
@@ -57,8 +58,10 @@ def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
     memory = is_sqlite_memory(parsed)
     if memory:
         kwargs["poolclass"] = StaticPool
-    elif parsed.database and not parsed.database.startswith("file:"):
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    else:  # SQLAlchemy 1.4 would open (and, closing the last one, checkpoint) the file for every session
+        kwargs["poolclass"] = QueuePool
+        if parsed.database and not parsed.database.startswith("file:"):
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(parsed, **kwargs)
 
     @event.listens_for(engine, "connect")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from jsonschema import ValidationError
@@ -53,3 +54,65 @@ def test_install_is_idempotent_and_uninstall_restores_rasa(action: RemoteAction)
     assert RemoteAction._validate_action_result is not original
     rasa_speedups.uninstall()
     assert RemoteAction._validate_action_result is original
+
+
+def test_resolve_by_type_finds_what_rasas_scan_finds(action: RemoteAction) -> None:
+    from rasa.shared.core.events import Event
+    from rasa.shared.core.slots import Slot
+    from rasa.shared.utils.common import all_subclasses
+
+    event_names = {cls.type_name for cls in all_subclasses(Event)} | {"topic"}
+    slot_names = {cls.type_name for cls in all_subclasses(Slot)}
+    theirs = ({n: Event.resolve_by_type(n) for n in event_names}, {n: Slot.resolve_by_type(n) for n in slot_names})
+    rasa_speedups.install()
+    ours = ({n: Event.resolve_by_type(n) for n in event_names}, {n: Slot.resolve_by_type(n) for n in slot_names})
+    assert ours == theirs
+    with pytest.raises(ValueError, match="Unknown event name"):
+        Event.resolve_by_type("no-such-event")
+
+
+def test_resolve_by_type_sees_a_subclass_defined_later(action: RemoteAction) -> None:
+    from rasa.shared.core.events import Event, UserUttered
+
+    rasa_speedups.install()
+    assert Event.resolve_by_type("user") is UserUttered
+
+    class LateEvent(UserUttered):
+        type_name = "late_event_for_test"
+
+    assert Event.resolve_by_type("late_event_for_test") is LateEvent
+
+
+@pytest.mark.slow
+def test_sequential_graph_run_parses_and_predicts_as_dask() -> None:
+    import asyncio
+
+    from rasa.core.agent import Agent
+    from rasa.shared.core.events import ActionExecuted, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from assistant.engine import latest_model
+    from assistant.settings import ROOT
+
+    path = latest_model(ROOT / "models")
+    if path is None:
+        pytest.skip("no trained model")
+    agent = Agent.load(str(path))
+    texts = ["xin chào", "làm hộ chiếu hết bao nhiêu tiền", "cần giấy tờ gì", "tiep", '/start_guide{"procedure": "ho-chieu"}']
+
+    def run() -> list[Any]:
+        loop = asyncio.new_event_loop()
+        parsed = [loop.run_until_complete(agent.parse_message(t)) for t in texts]
+        loop.close()
+        predicted = []
+        for parse in parsed:
+            events = [ActionExecuted("action_listen"), UserUttered(parse["text"], parse["intent"], parse_data=parse)]
+            tracker = DialogueStateTracker.from_events("t", events, agent.domain.slots)
+            prediction = agent.processor._predict_next_with_tracker(tracker)
+            predicted.append((prediction.max_confidence_index, prediction.policy_name, prediction.max_confidence))
+        return [parsed, predicted]
+
+    theirs = run()
+    assert rasa_speedups.run_graph_in_order(agent.processor.graph_runner)
+    assert not rasa_speedups.run_graph_in_order(agent.processor.graph_runner)  # once
+    assert run() == theirs

@@ -1,0 +1,194 @@
+"""Recent conversation trackers kept in memory, checked against the SQL store before each use (issue #15).
+
+Rasa's ``SQLTrackerStore`` reads *and deserialises* every event of a conversation's session on every turn,
+counts them again on every save, and does both with blocking SQL on the event loop (on SQLite through a
+fresh connection and an fsync per commit). :class:`TrackerCache`, installed on the store by
+:class:`~assistant.engine.ConversationEngine`, makes a turn's store work proportional to the turn:
+
+- **retrieve**: the tracker saved by the previous turn is reused when it is *clean* (no event was added to
+  it since it was saved, e.g. by a turn that failed half-way) and *current*: one indexed query,
+  ``max(id)`` of the conversation's rows, still equals the id of the last row this process wrote or read.
+  Any row written by another process (a second app process behind the Redis lock, a retention job, a
+  deletion) changes it, and the tracker is read again from the store, the way Rasa does.
+- **save**: only the events added since the tracker was read or saved are inserted (one executemany);
+  Rasa's count query is used only for a tracker this cache did not hand out.
+- every SQL call runs on a worker thread (one for SQLite, whose writes are serial anyway; a few for
+  PostgreSQL), never on the event loop; statements are built once.
+- a tracker whose session expired during the turn (a ``SessionStarted`` after earlier events) is not kept:
+  the next turn reads the new session from the store, so trackers stay as short as Rasa's.
+
+The cache is a bounded LRU (``ASSISTANT_TRACKER_CACHE_SIZE`` conversations). It is correct with several
+processes because every use is checked against the store, under the conversation's lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from sqlalchemy import text
+
+logger = logging.getLogger(__name__)
+
+_LAST_ID = text("SELECT max(id) FROM events WHERE sender_id = :sender_id")
+
+
+@dataclass
+class _Entry:
+    tracker: Any
+    saved: int
+    """How many of ``tracker.events`` are in the store."""
+    last_id: int | None
+    """``max(id)`` of the conversation's rows when the tracker was last read or saved."""
+
+
+class TrackerCache:
+    """Wraps one Rasa ``SQLTrackerStore`` instance (its ``retrieve`` and ``save``) with a checked LRU of trackers."""
+
+    def __init__(self, store: Any, *, size: int = 1000, threads: int | None = None) -> None:
+        self._store = store
+        self._size = max(0, size)
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        sqlite = store.engine.url.get_backend_name() == "sqlite"
+        self._pool = ThreadPoolExecutor(max_workers=threads or (1 if sqlite else 4), thread_name_prefix="tracker-sql")
+        self._insert = store.SQLEvent.__table__.insert()
+        self._original_retrieve = store.retrieve
+        self._original_save = store.save
+        self.hits = 0
+        self.misses = 0
+
+    def install(self) -> TrackerCache:
+        """Replace the store's ``retrieve`` and ``save`` by the cached, off-the-loop ones."""
+        self._store.retrieve = self.retrieve
+        self._store.save = self.save
+        return self
+
+    def uninstall(self) -> None:
+        """Put the store's own methods back and stop the worker threads."""
+        self._store.retrieve = self._original_retrieve
+        self._store.save = self._original_save
+        self._entries.clear()
+        self._pool.shutdown(wait=False)
+
+    def forget(self, sender_id: str) -> None:
+        """Drop one conversation (it was deleted)."""
+        self._entries.pop(sender_id, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def _run(self, function: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, partial(function, *args))
+
+    async def retrieve(self, sender_id: str) -> Any:
+        """The conversation's tracker for its latest session (Rasa's ``retrieve``), from memory when current."""
+        entry = self._entries.get(sender_id)
+        if entry is not None and _clean(entry):
+            if await self._run(self._last_id, sender_id) == entry.last_id:
+                self._entries.move_to_end(sender_id)
+                self.hits += 1
+                return entry.tracker
+        self.misses += 1
+        self._entries.pop(sender_id, None)
+        rows, last_id = await self._run(self._read, sender_id)
+        if not rows or not self._store.domain:
+            return None
+        from rasa.shared.core.trackers import DialogueStateTracker
+
+        tracker = DialogueStateTracker.from_dict(sender_id, rows, self._store.domain.slots)
+        self._keep(sender_id, _Entry(tracker, len(tracker.events), last_id))
+        return tracker
+
+    async def save(self, tracker: Any) -> None:
+        """Append the tracker's new events to the store (Rasa's ``save``), off the event loop."""
+        if self._store.event_broker is not None:  # Rasa streams the difference to the broker: keep its way
+            self._entries.pop(tracker.sender_id, None)
+            await self._original_save(tracker)
+            return
+        sender_id = tracker.sender_id
+        events = list(tracker.events)
+        entry = self._entries.get(sender_id)
+        known = entry if entry is not None and entry.tracker is tracker and entry.saved <= len(events) else None
+        start, last_id = await self._run(
+            self._append, sender_id, events, known.saved if known else None, known.last_id if known else None
+        )
+        if _new_session_after(events, start):  # read the new session from the store next time
+            self._entries.pop(sender_id, None)
+            return
+        self._keep(sender_id, _Entry(tracker, len(events), last_id))
+
+    def _keep(self, sender_id: str, entry: _Entry) -> None:
+        if self._size == 0:
+            return
+        self._entries[sender_id] = entry
+        self._entries.move_to_end(sender_id)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    # --- on the worker threads -------------------------------------------------------------------------
+
+    def _last_id(self, sender_id: str) -> int | None:
+        with self._store.engine.connect() as connection:
+            return connection.execute(_LAST_ID, {"sender_id": sender_id}).scalar()
+
+    def _read(self, sender_id: str) -> tuple[list[dict[str, Any]], int | None]:
+        """The session's events as dicts, and the conversation's ``max(id)``, in one transaction."""
+        event = self._store.SQLEvent
+        with self._store.session_scope() as session:
+            query = self._store._event_query(session, sender_id, fetch_events_from_all_sessions=False)
+            data = [row.data for row in query.with_entities(event.data)]
+            last_id = session.execute(_LAST_ID, {"sender_id": sender_id}).scalar()
+        return [json.loads(d) for d in data], last_id
+
+    def _append(self, sender_id: str, events: list[Any], saved: int | None, last_id: int | None) -> tuple[int, int | None]:
+        """Insert ``events[saved:]``; with ``saved`` unknown (or the store changed since), Rasa's count decides.
+
+        Returns:
+            How many of ``events`` were in the store already, and the conversation's new ``max(id)``.
+        """
+        with self._store.session_scope() as session:
+            if saved is not None and session.execute(_LAST_ID, {"sender_id": sender_id}).scalar() != last_id:
+                saved = None  # another writer since: count as Rasa does
+            if saved is None:
+                saved = self._store._event_query(session, sender_id, fetch_events_from_all_sessions=False).count()
+            rows = [_row(sender_id, e) for e in events[saved:]]
+            if rows:
+                session.execute(self._insert, rows)
+            new_last_id = session.execute(_LAST_ID, {"sender_id": sender_id}).scalar()
+            session.commit()
+        return saved, new_last_id
+
+
+def _new_session_after(events: list[Any], start: int) -> bool:
+    """True when one of ``events[start:]`` starts a session after events of an earlier one (the session expired).
+
+    A new conversation's first session (``action_session_start`` then ``session_started``) does not count.
+    """
+    for index in range(max(start, 0), len(events)):
+        if getattr(events[index], "type_name", None) == "session_started" and index > 1:
+            return True
+    return False
+
+
+def _clean(entry: _Entry) -> bool:
+    """True when no event was added to the tracker since it was saved or read (a failed turn leaves some)."""
+    return len(entry.tracker.events) == entry.saved
+
+
+def _row(sender_id: str, event: Any) -> dict[str, Any]:
+    """Rasa's ``events`` row for one event (as ``SQLTrackerStore.save`` writes it)."""
+    data = event.as_dict()
+    return {
+        "sender_id": sender_id,
+        "type_name": event.type_name,
+        "timestamp": data.get("timestamp"),
+        "intent_name": (data.get("parse_data") or {}).get("intent", {}).get("name"),
+        "action_name": data.get("name"),
+        "data": json.dumps(data),
+    }

@@ -1,0 +1,180 @@
+"""The tracker cache gives what Rasa's SQL tracker store would give, with two processes writing to one database.
+
+Two ``SQLTrackerStore`` instances on one database stand for two app processes (each with its own cache);
+the Redis lock that orders their turns in production is not needed to check what each one reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, SlotSet, UserUttered
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from assistant.engine import cache_trackers, tracker_store_config
+from assistant.settings import Settings
+from assistant.tracker_cache import TrackerCache
+from tests.postgres import throwaway_database
+
+DOMAIN = Domain.from_yaml(
+    """
+version: "3.1"
+intents: [greet]
+slots:
+  procedure:
+    type: text
+    mappings: [{type: custom}]
+responses:
+  utter_greet: [{text: "Xin chào"}]
+"""
+)
+
+
+def make_store(database_url: str, *, size: int = 100) -> tuple[SQLTrackerStore, TrackerCache]:
+    """A Rasa SQL tracker store for ``database_url`` with the cache the engine installs."""
+    config = tracker_store_config(database_url)
+    config.pop("type")
+    if "url" in config:
+        config["host"] = config.pop("url")
+    store = SQLTrackerStore(domain=DOMAIN, **config)
+    cache = cache_trackers(store, Settings(database_url=database_url, tracker_cache_size=size))
+    assert isinstance(cache, TrackerCache)
+    return store, cache
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'trackers.db'}"
+    else:
+        with throwaway_database() as url:
+            yield url
+
+
+@pytest.fixture
+def two_processes(database_url: str) -> Iterator[tuple[Any, Any]]:
+    first, first_cache = make_store(database_url)
+    second, second_cache = make_store(database_url)
+    yield first, second
+    for store, cache in ((first, first_cache), (second, second_cache)):
+        cache.uninstall()
+        store.engine.dispose()
+
+
+def rows(store: SQLTrackerStore, sender_id: str) -> int:
+    with store.engine.connect() as connection:
+        return connection.execute(text("select count(*) from events where sender_id = :s"), {"s": sender_id}).scalar()
+
+
+def turn(store: SQLTrackerStore, sender_id: str, said: str) -> Any:
+    """One turn as Rasa's processor does it: read, add the turn's events, save."""
+
+    async def run() -> Any:
+        tracker = await store.get_or_create_tracker(sender_id, append_action_listen=False)
+        tracker.update(UserUttered(said, {"name": "greet", "confidence": 1.0}))
+        tracker.update(SlotSet("procedure", said))
+        tracker.update(ActionExecuted("utter_greet"))
+        tracker.update(BotUttered(f"re: {said}"))
+        tracker.update(ActionExecuted("action_listen"))
+        await store.save(tracker)
+        return tracker
+
+    return asyncio.run(run())
+
+
+def said(tracker: Any) -> list[str]:
+    return [e.text for e in tracker.events if isinstance(e, UserUttered)]
+
+
+def test_tracker_cache_sees_the_other_process_turns(two_processes: tuple[Any, Any]) -> None:
+    a, b = two_processes
+    turn(a, "c1", "một")
+    turn(a, "c1", "hai")  # a's own tracker, from its cache
+    assert said(turn(b, "c1", "ba")) == ["một", "hai", "ba"]  # b reads a's rows
+    tracker = turn(a, "c1", "bốn")  # a's cached tracker is stale: read again
+    assert said(tracker) == ["một", "hai", "ba", "bốn"]
+    assert tracker.get_slot("procedure") == "bốn"
+    assert rows(a, "c1") == len(tracker.events) == 4 * 5  # each event stored once
+
+
+def test_tracker_cache_appends_only_the_new_events(database_url: str) -> None:
+    store, cache = make_store(database_url)
+    try:
+        for n in range(5):
+            tracker = turn(store, "c2", f"lần {n}")
+            assert rows(store, "c2") == len(tracker.events) == (n + 1) * 5
+        assert cache.hits >= 4
+        reread = asyncio.run(cache._original_retrieve("c2"))  # Rasa's own read of what was stored
+        assert [e.as_dict() for e in reread.events] == [e.as_dict() for e in tracker.events]
+    finally:
+        cache.uninstall()
+        store.engine.dispose()
+
+
+def test_tracker_cache_drops_a_turn_that_failed_before_saving(database_url: str) -> None:
+    store, cache = make_store(database_url)
+    try:
+        turn(store, "c3", "một")
+        tracker = asyncio.run(store.retrieve("c3"))
+        tracker.update(UserUttered("lỗi giữa chừng"))  # the turn fails: nothing saved
+        again = asyncio.run(store.retrieve("c3"))
+        assert again is not tracker and said(again) == ["một"]
+    finally:
+        cache.uninstall()
+        store.engine.dispose()
+
+
+def test_tracker_cache_sees_a_deletion_by_another_writer(two_processes: tuple[Any, Any]) -> None:
+    a, b = two_processes
+    turn(a, "c4", "một")
+    with b.session_scope() as session:
+        session.query(b.SQLEvent).filter_by(sender_id="c4").delete()
+        session.commit()
+    assert asyncio.run(a.retrieve("c4")) is None
+
+
+def test_tracker_cache_rereads_a_new_session(tmp_path: Path) -> None:
+    store, cache = make_store(f"sqlite:///{tmp_path / 'sessions.db'}")
+    try:
+        tracker = turn(store, "c5", "một")
+        tracker.update(ActionExecuted("action_session_start"))
+        tracker.update(SessionStarted())
+        tracker.update(ActionExecuted("action_listen"))
+        asyncio.run(store.save(tracker))
+        assert "c5" not in cache._entries  # not kept: the next read starts at the new session, as Rasa's
+        fresh = asyncio.run(store.retrieve("c5"))
+        assert said(fresh) == [] and len(fresh.events) < len(tracker.events)
+    finally:
+        cache.uninstall()
+        store.engine.dispose()
+
+
+def test_tracker_cache_is_bounded(tmp_path: Path) -> None:
+    store, cache = make_store(f"sqlite:///{tmp_path / 'lru.db'}", size=3)
+    try:
+        for n in range(6):
+            turn(store, f"c{n}", "xin chào")
+        assert len(cache) == 3 and list(cache._entries) == ["c3", "c4", "c5"]
+        assert said(asyncio.run(store.retrieve("c0"))) == ["xin chào"]  # evicted: read from the store
+    finally:
+        cache.uninstall()
+        store.engine.dispose()
+
+
+def test_cache_trackers_gives_sqlite_a_pooled_wal_engine(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'wal.db'}"
+    store, cache = make_store(url)
+    try:
+        with store.engine.connect() as connection:
+            assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert make_url(str(store.engine.url)).database == make_url(url).database
+    finally:
+        cache.uninstall()
+        store.engine.dispose()
