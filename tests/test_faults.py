@@ -1,22 +1,28 @@
-"""Faults on the real services: PostgreSQL or Redis unavailable for a few seconds under a running server.
+"""Faults on the real services: PostgreSQL or Redis unavailable for a few seconds under a running server, and
+Zalo's send API failing for a while.
 
 The server reaches PostgreSQL and Redis through a TCP forwarder on loopback that the test pauses (every
 connection cut, new ones refused) and resumes: the machine's servers keep running for everyone else. While a
 service is away the citizen gets a polite reply or a clean 503 (never a 500 or a traceback); once it is back the
-same process answers again, without a restart.
+same process answers again, without a restart. A Zalo event met by the outage is refused (503: Zalo delivers it
+again); its answer, while Zalo's API fails, is retried, kept, and delivered once when Zalo is back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
+from tests.assistant.channels.fakes import FakePlatform
+from tests.assistant.channels.test_zalo import ACCESS_TOKEN, APP_ID, OA_SECRET, USER, event, signed
 from tests.live import LiveServer
 from tests.postgres import throwaway_database
 
@@ -95,23 +101,51 @@ class Forwarder:
         self.paused = False
 
 
+ZALO_OK = {"error": 0, "message": "Success", "data": {"message_id": "m"}}
+
+
 class ProxiedServer(LiveServer):
-    """A live server on PostgreSQL and Redis, both reached through forwarders."""
+    """A live server on PostgreSQL and Redis, both reached through forwarders, with Zalo on a fake platform."""
+
+    zalo_api_base = ""
 
     def env(self) -> dict[str, str]:
         env = super().env()
-        env["ASSISTANT_WORKER_INTERVAL_SECONDS"] = "0.5"
+        env.update(
+            ASSISTANT_WORKER_INTERVAL_SECONDS="0.5",
+            ASSISTANT_ZALO_APP_ID=APP_ID,
+            ASSISTANT_ZALO_OA_SECRET=OA_SECRET,
+            ASSISTANT_ZALO_ACCESS_TOKEN=ACCESS_TOKEN,
+            ASSISTANT_ZALO_API_BASE=self.zalo_api_base,
+            ASSISTANT_OUTBOX_ATTEMPTS="2",
+            ASSISTANT_OUTBOX_RETRY_SECONDS="0.05",
+        )
         return env
 
 
 @pytest.fixture(scope="module")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ProxiedServer, Forwarder, Forwarder]]:
+def zalo_platform() -> Iterator[FakePlatform]:
+    with FakePlatform(answer=lambda status: ZALO_OK if status == 200 else {"error": status}) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def direct_url() -> Iterator[str]:
+    with throwaway_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def services(
+    tmp_path_factory: pytest.TempPathFactory, zalo_platform: FakePlatform, direct_url: str
+) -> Iterator[tuple[ProxiedServer, Forwarder, Forwarder]]:
     folder = tmp_path_factory.mktemp("faults")
-    with throwaway_database() as url, Forwarder(5432) as pg, Forwarder(6379) as redis:
-        proxied = url.replace("127.0.0.1:5432", f"127.0.0.1:{pg.port}")
+    with Forwarder(5432) as pg, Forwarder(6379) as redis:
+        proxied = direct_url.replace("127.0.0.1:5432", f"127.0.0.1:{pg.port}")
         server = ProxiedServer(
             database_url=proxied, redis_url=f"redis://127.0.0.1:{redis.port}/{REDIS_DB}", log=folder / "server.log"
         )
+        server.zalo_api_base = zalo_platform.url
         loaded = server.cli("procedures", "load")
         assert loaded.returncode == 0, loaded.stderr
         server.start()
@@ -175,3 +209,53 @@ def test_service_away_gives_clean_errors_then_recovers_without_restart(
     answers_again(server, sender)
     assert server.process is not None and server.process.poll() is None and server.process.pid == pid
     assert "storage unavailable on POST /webhooks/rest/webhook" in server.log.read_text(errors="replace")
+
+
+def wait_for(check: Callable[[], bool], *, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def test_zalo_event_during_outage_and_failing_platform_is_answered_once(
+    services: tuple[ProxiedServer, Forwarder, Forwarder], zalo_platform: FakePlatform, direct_url: str
+) -> None:
+    server, pg, _redis = services
+    raw = event("làm hộ chiếu hết bao nhiêu tiền", msg_id=f"fault-{uuid.uuid4().hex[:10]}")
+
+    def deliver() -> httpx.Response:
+        """Zalo (re)delivering the event."""
+        return httpx.post(f"{server.url}/webhooks/zalo/webhook", content=raw, headers=signed(raw), timeout=30)
+
+    zalo_platform.requests.clear()
+
+    pg.pause()  # the database is away: the event cannot be kept, so Zalo is told to deliver it again
+    try:
+        refused = deliver()
+        assert refused.status_code == 503 and "Traceback" not in refused.text
+    finally:
+        pg.resume()
+
+    zalo_platform.status = 500  # and now Zalo's send API fails for a while
+    wait_for(lambda: deliver().status_code == 200)
+    wait_for(lambda: len(zalo_platform.requests) >= 2)  # tried, with backoff, then kept for later
+    failed = len(zalo_platform.requests)
+
+    zalo_platform.status = 200  # Zalo is back; the kept reply is due (not in a minute, as its backoff says)
+    database = create_engine(direct_url)
+    with database.begin() as connection:
+        connection.execute(text("update outbox set next_attempt_at = created_at where direction = 'out'"))
+    with database.connect() as connection:
+        count_done = "select count(*) from outbox where direction = 'out' and status = 'done'"
+        wait_for(lambda: connection.execute(text(count_done)).scalar() == 1)
+        messages = connection.execute(text("select payload from outbox where direction = 'out'")).scalar_one()
+    database.dispose()
+    assert deliver().json() == {"status": "duplicate"}  # a late redelivery of the same event is not answered again
+    time.sleep(2)
+
+    sent = zalo_platform.requests[failed:]
+    expected = (messages if isinstance(messages, dict) else json.loads(messages))["messages"]
+    assert [r["json"]["message"] for r in sent] == expected  # every message once, in order
+    assert all(r["json"]["recipient"] == {"user_id": USER} for r in sent)
+    assert "hộ chiếu" in " ".join(m.get("text", "") for m in expected).lower()
