@@ -445,7 +445,8 @@ class ProcedureClassifier(GraphComponent):
         named = self.names_procedure(text)
         if model.classes_[int(np.argmax(probabilities))] == NO_PROCEDURE and not named:
             ranking = []
-        if len(named) == 1 and _SWITCH_FRAME.search(folded):
+        short_or_tailed = len(folded.split()) <= 6 or _SWITCH_TAIL.search(folded)  # "vay ngan hang …" is no "vậy …"
+        if len(named) == 1 and _SWITCH_FRAME.search(folded) and short_or_tailed:
             # "thế còn vneid thì sao": a switch frame is about the one procedure it names
             model_says = next((float(r["confidence"]) for r in ranking if r["key"] == named[0]), 0.0)
             switched = {"key": named[0], "confidence": max(model_says, SWITCH_CONFIDENCE)}
