@@ -140,8 +140,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     """Benchmark parse latency, turns and start-up; write a report."""
     from assistant.bench import run_bench
+    from assistant.bench_loads import Loads
 
-    return run_bench(report=Path(args.report), total_turns=args.turns, concurrency=args.concurrency, stock=args.stock)
+    loads = Loads(
+        saturation_users=args.saturation_users,
+        realistic_users=args.realistic_users,
+        think_s=args.think,
+        seconds=args.seconds,
+    )
+    return run_bench(
+        report=Path(args.report), stock=args.stock, loads=loads, rasa=not args.no_rasa, scale_out=not args.no_scale_out
+    )
 
 
 def cmd_staff(args: argparse.Namespace) -> int:
@@ -223,8 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmark parse latency and conversation turns")
     bench.add_argument("--report", default=str(ROOT / "docs" / "benchmark.md"))
-    bench.add_argument("--turns", type=int, default=200)
-    bench.add_argument("--concurrency", type=int, default=20)
+    bench.add_argument("--saturation-users", type=int, default=50, help="citizens sending without pause")
+    bench.add_argument("--realistic-users", type=int, default=400, help="citizens with reading pauses")
+    bench.add_argument("--think", type=float, default=10.0, help="mean reading pause, seconds (exponential)")
+    bench.add_argument("--seconds", type=float, default=60.0, help="measured duration of each load")
+    bench.add_argument("--no-rasa", action="store_true", help="skip stock `rasa run` + `rasa run actions`")
+    bench.add_argument("--no-scale-out", action="store_true", help="skip two processes on PostgreSQL + Redis")
     bench.add_argument("--stock", action="store_true", help="also train and compare Rasa's stock pipeline")
     bench.set_defaults(func=cmd_bench)
 
