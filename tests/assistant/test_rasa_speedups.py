@@ -116,3 +116,65 @@ def test_sequential_graph_run_parses_and_predicts_as_dask() -> None:
     assert rasa_speedups.run_graph_in_order(agent.processor.graph_runner)
     assert not rasa_speedups.run_graph_in_order(agent.processor.graph_runner)  # once
     assert run() == theirs
+
+
+def _events_of_every_kind() -> list[dict]:
+    from rasa.shared.core import events as e
+
+    return [
+        ev.as_dict()
+        for ev in [
+            e.UserUttered("xin chào", {"name": "greet", "confidence": 0.9}, [{"entity": "x", "start": 0, "end": 1, "value": "x"}]),
+            e.ActionExecuted("action_listen", policy="RulePolicy", confidence=1.0),
+            e.SlotSet("procedure", "ho-chieu"),
+            e.SlotSet("answers", {"vneid": "yes"}),
+            e.BotUttered("Bước 1/5", {"buttons": [{"title": "Tiếp", "payload": "/next_step"}]}),
+            e.ActiveLoop("guide_form"),
+            e.ActiveLoop(None),
+            e.FollowupAction("action_listen"),
+            e.ConversationPaused(),
+            e.ConversationResumed(),
+            e.SessionStarted(),
+            e.Restarted(),
+            e.AllSlotsReset(),
+            e.UserUtteranceReverted(),
+            e.ActionReverted(),
+            e.LoopInterrupted(True),
+            e.ActionExecutionRejected("action_x"),
+            e.EntitiesAdded([{"entity": "x", "value": "y", "start": 0, "end": 1}]),
+            e.StoryExported(),
+            e.AgentUttered("x"),
+        ]
+    ]
+
+
+def _broken(event: dict) -> list[dict]:
+    return [
+        {**event, "timestamp": "hôm qua"},
+        {**event, "metadata": 5},
+        {**event, "event": "no_such_event"},
+        {**event, "event": ["slot"]},
+        {k: v for k, v in event.items() if k != "event"},
+        {**event, "name": 5},
+        {**event, "entities": "x"},
+        {**event, "parse_data": {"intent": "greet"}},
+    ]
+
+
+def test_fast_check_agrees_with_rasas_on_every_event_kind(action: RemoteAction) -> None:
+    original = RemoteAction._validate_action_result
+    candidates = []
+    for event in _events_of_every_kind():
+        candidates += [{"events": [event]}, *({"events": [b]} for b in _broken(event))]
+    candidates += [{"events": _events_of_every_kind(), "responses": [{"text": "a"}]}, {"responses": ["a"]}, {"events": {}}]
+    for response in candidates:
+        try:
+            original(action, response)
+            valid = True
+        except ValidationError:
+            valid = False
+        if rasa_speedups._surely_valid(response):
+            assert valid, response
+        elif valid:  # the full check still accepts it
+            assert rasa_speedups._validate_action_result(action, response)
+    assert all(rasa_speedups._surely_valid({"events": [e]}) for e in _events_of_every_kind())
