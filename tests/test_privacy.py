@@ -118,3 +118,15 @@ def test_idle_conversation_starts_a_new_session_with_slots_carried_over(server: 
     replies = server.say(sender, "nộp ở đâu")
     assert query(server, sessions, conversation) == [(2,)]  # idle too long: a new session
     assert procedure_of(replies) == "ho-chieu"  # what the conversation was about is carried over
+
+
+def test_purge_while_the_server_runs_forgets_the_conversation(server: LiveServer) -> None:
+    sender = f"purged-{uuid.uuid4().hex[:6]}"
+    assert procedure_of(server.say(sender, "làm hộ chiếu hết bao nhiêu tiền")) == "ho-chieu"
+    with sqlite3.connect(server.database_url.removeprefix("sqlite:///")) as db:  # as if it were 100 days old
+        db.execute("update events set timestamp = timestamp - 100 * 86400 where sender_id = ?", (f"rest:{sender}",))
+    purged = server.cli("purge", "--older-than", "90d")
+    assert purged.returncode == 0, purged.stderr
+    assert kept(server, sender)["events"] == 0
+    # the running server does not bring the purged conversation back (no tracker kept in memory survives it)
+    assert procedure_of(server.say(sender, "cần giấy tờ gì")) is None
