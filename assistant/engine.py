@@ -360,6 +360,7 @@ class ConversationEngine:
         engine = cls(agent, after_turn=after_turn, is_paused=is_paused, gate=gate, forget=forget)
         engine._tracker_cache = cache_trackers(agent.tracker_store, settings)
         rasa_speedups.run_graph_in_order(agent.processor.graph_runner)
+        rasa_speedups.cache_payload_parses(agent.processor)
         return engine
 
     @property

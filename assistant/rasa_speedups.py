@@ -211,3 +211,49 @@ def run_graph_in_order(runner: Any) -> bool:
         return False
     runner.run = SequentialGraphRun(runner)
     return True
+
+
+class PayloadParseCache:
+    """``MessageProcessor.parse_message`` remembering the parse of button payloads (``/intent{...}``).
+
+    A button's payload is a fixed string the bot itself offered, and the NLU graph's output for one text is
+    constant per model (our components and Rasa's read the message only, not the conversation): the parse
+    is kept in a bounded LRU and a copy handed out, so a walkthrough's button presses skip the NLU pipeline.
+    Typed text is always parsed.
+    """
+
+    def __init__(self, processor: Any, *, size: int = 512) -> None:
+        from collections import OrderedDict
+
+        self._parse = processor.parse_message
+        self._size = size
+        self._kept: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.hits = 0
+
+    async def __call__(self, message: Any, tracker: Any = None, only_output_properties: bool = True) -> dict[str, Any]:
+        import copy
+
+        text = message.text
+        cacheable = (
+            isinstance(text, str) and text.startswith("/") and only_output_properties and not message.parse_data
+        )
+        if cacheable and text in self._kept:
+            self._kept.move_to_end(text)
+            self.hits += 1
+            return copy.deepcopy(self._kept[text])
+        parsed = await self._parse(message, tracker, only_output_properties)
+        if cacheable:
+            self._kept[text] = copy.deepcopy(parsed)
+            while len(self._kept) > self._size:
+                self._kept.popitem(last=False)
+        return parsed
+
+
+def cache_payload_parses(processor: Any, *, size: int = 512) -> PayloadParseCache:
+    """Install :class:`PayloadParseCache` on a loaded model's processor (idempotent)."""
+    current = processor.__dict__.get("parse_message")
+    if isinstance(current, PayloadParseCache):
+        return current
+    cache = PayloadParseCache(processor, size=size)
+    processor.parse_message = cache
+    return cache

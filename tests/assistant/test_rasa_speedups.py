@@ -178,3 +178,31 @@ def test_fast_check_agrees_with_rasas_on_every_event_kind(action: RemoteAction) 
         elif valid:  # the full check still accepts it
             assert rasa_speedups._validate_action_result(action, response)
     assert all(rasa_speedups._surely_valid({"events": [e]}) for e in _events_of_every_kind())
+
+
+@pytest.mark.slow
+def test_payload_parses_are_kept_and_equal_to_fresh_ones() -> None:
+    import asyncio
+
+    from rasa.core.agent import Agent
+    from rasa.core.channels.channel import UserMessage
+
+    from assistant.engine import latest_model
+    from assistant.settings import ROOT
+
+    path = latest_model(ROOT / "models")
+    if path is None:
+        pytest.skip("no trained model")
+    agent = Agent.load(str(path))
+    processor = agent.processor
+    texts = ['/start_guide{"procedure": "ho-chieu"}', '/choose_option{"option": "yes"}', "/next_step", "tiếp", "/greet"]
+    loop = asyncio.new_event_loop()
+    fresh = [loop.run_until_complete(processor.parse_message(UserMessage(t))) for t in texts]
+    cache = rasa_speedups.cache_payload_parses(processor, size=8)
+    assert rasa_speedups.cache_payload_parses(processor) is cache
+    for _ in range(2):
+        kept = [loop.run_until_complete(processor.parse_message(UserMessage(t))) for t in texts]
+        assert kept == fresh
+        kept[0]["intent"]["name"] = "changed by a caller"  # a copy: the kept parse stays as it was
+    loop.close()
+    assert cache.hits == 4  # the four payloads, the second time; typed text is parsed each time
