@@ -39,13 +39,13 @@ browser:  ## Debian's chromium for the widget's browser test (installed when mis
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  echo "installing chromium (Debian package) for the widget test" && apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
-	  echo "chromium is not installed: the widget's browser test will be skipped"
+	  echo "chromium is not installed: the browser tests will be skipped (fail under CI=true)"
 
 axe: node_modules/axe-core/axe.min.js  ## axe-core (npm ci, pinned in package-lock.json) for the widget's accessibility check
 
 node_modules/axe-core/axe.min.js: package.json package-lock.json
 	@command -v npm >/dev/null && npm ci --no-audit --no-fund --loglevel=error && touch $@ || \
-	  echo "npm is not installed: the widget's accessibility check will be skipped"
+	  echo "npm is not installed: the widget's accessibility check will be skipped (fail under CI=true)"
 
 test: setup train browser axe  ## the whole suite: lint, types, unit, API, browser, NLU floors, dialogue stories
 	$(BIN)/assistant procedures validate

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import unquote_plus
 
 _NUMBER = re.compile(r"(?<!\d)(\+?84|0)?(\d[\d .-]{7,14}\d)(?!\d)")
 
@@ -30,10 +31,26 @@ def mask_pii(text: str) -> str:
     return _NUMBER.sub(_mask, text)
 
 
+def _mask_arg(value: object) -> object:
+    """A string argument masked; a URL-encoded one (an access log's path and query) read decoded first."""
+    if not isinstance(value, str):
+        return value
+    decoded = unquote_plus(value) if ("%" in value or "+" in value) else value
+    masked = mask_pii(decoded)
+    return masked if masked != decoded else value
+
+
 class PIIMaskingFilter(logging.Filter):
-    """Masks phone and ID numbers in the formatted message of every record."""
+    """Masks phone and ID numbers in the formatted message of every record.
+
+    uvicorn's access records keep their tuple of arguments (its formatter unpacks them): those are masked one by
+    one, the request's path and query string decoded first (``?q=cccd%20001203004567`` hides no number).
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.name.startswith("uvicorn"):
+            record.args = tuple(_mask_arg(a) for a in record.args)
+            return True
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a broken record is still logged, unmasked args dropped
@@ -46,6 +63,11 @@ class PIIMaskingFilter(logging.Filter):
 
 def configure_logging(level: str = "INFO") -> None:
     """Configure root logging once: one stream handler with the PII filter; Rasa at INFO at most."""
+    # uvicorn's own handlers (its access log carries the query string: a search typed with a phone number)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        for own in logging.getLogger(name).handlers:
+            if not any(isinstance(f, PIIMaskingFilter) for f in own.filters):
+                own.addFilter(PIIMaskingFilter())
     root = logging.getLogger()
     if any(isinstance(f, PIIMaskingFilter) for h in root.handlers for f in h.filters):
         return

@@ -1,4 +1,9 @@
-"""A throw-away PostgreSQL database on the machine's server, for tests that must run on PostgreSQL for real."""
+"""The test suite's services: one setting for the PostgreSQL server, and skips that CI turns into failures.
+
+``ASSISTANT_TEST_POSTGRES_URL`` (default ``postgresql://root@127.0.0.1:5432/test``) is the one setting every
+PostgreSQL test reads. Under ``CI=true`` a PostgreSQL, Redis or browser test that cannot run fails instead of
+being skipped (:func:`unavailable`), so CI never passes by running less.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +11,41 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-#: Any database of the server (used to create and drop the throw-away ones).
-ADMIN_URL = os.environ.get("ASSISTANT_TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test")
+#: Any database of the server (used to create and drop the throw-away ones); the one PostgreSQL setting.
+POSTGRES_URL = os.environ.get("ASSISTANT_TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test")
+
+
+def in_ci() -> bool:
+    """True when the suite runs in CI (``CI=true``, as ``.ci/run`` and most CI services set it)."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def unavailable(why: str) -> NoReturn:
+    """Skip a test whose service (PostgreSQL, Redis, chromium) is missing; under ``CI=true`` fail it instead."""
+    if in_ci():
+        pytest.fail(f"{why} — CI=true: a service test may not be skipped", pytrace=False)
+    pytest.skip(why)
 
 
 @contextmanager
 def throwaway_database() -> Iterator[str]:
-    """Create an empty database, yield its URL, drop it afterwards; skip the test when no server answers."""
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    """Create an empty database, yield its URL, drop it afterwards; skip (fail in CI) when no server answers."""
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     name = f"assistant_test_{uuid.uuid4().hex[:10]}"
     try:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as e:  # noqa: BLE001 - any reason the server cannot be used
         admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {ADMIN_URL}: {e}")
+        unavailable(f"PostgreSQL not reachable at {POSTGRES_URL}: {e}")
     try:
-        yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as connection:
             connection.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))

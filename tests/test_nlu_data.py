@@ -11,7 +11,7 @@ import pytest
 from rasa.shared.nlu.training_data.loading import load_data
 
 from assistant.conversations import load_conversations
-from assistant.evaluation import FLOORS, load_examples, parse_all, score
+from assistant.evaluation import FLOORS, PROCEDURE_FLOOR, load_examples, parse_all, procedures_below_floor, score
 from assistant.text.normalize import fold, strip_diacritics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,6 +106,33 @@ def test_nlu_heldout_accuracy_stays_above_floors(agent: Any, heldout: list[dict]
     scores["stripped_procedure_top1"] = stripped.summary()["procedure_top1"]
     below = {k: round(scores[k], 3) for k, floor in FLOORS.items() if scores[k] < floor}
     assert below == {}, f"below the floors {FLOORS}"
+
+
+@pytest.mark.slow
+def test_nlu_heldout_every_procedure_stays_above_its_floor(agent: Any, heldout: list[dict]) -> None:
+    """A total can hide one procedure gone wrong: each procedure's held-out top-1 has its own floor."""
+    loop = asyncio.new_event_loop()
+    scores = score(heldout, loop.run_until_complete(parse_all(agent, [e["text"] for e in heldout])))
+    loop.close()
+    assert len(scores.per_procedure) == 26
+    below = {k: round(v, 3) for k, v in procedures_below_floor(scores).items()}
+    assert below == {}, f"below the per-procedure floor {PROCEDURE_FLOOR}"
+
+
+def test_nlu_per_procedure_floor_catches_one_procedure_collapsing() -> None:
+    """25 procedures perfect and one at 70%: the total is fine (above the total floor), the procedure is not."""
+    examples, parses = [], []
+    for n in range(26):
+        key = f"p{n}"
+        for i in range(20):
+            examples.append({"text": f"{key} {i}", "intent": "ask_procedure", "procedure": key})
+            wrong = n == 0 and i < 6
+            parses.append(
+                {"intent": {"name": "ask_procedure"}, "procedure": {"key": "p1" if wrong else key}, "procedure_ranking": []}
+            )
+    scores = score(examples, parses)
+    assert scores.summary()["procedure_top1"] > FLOORS["procedure_top1"]
+    assert procedures_below_floor(scores) == {"p0": 0.7}
 
 
 @pytest.mark.slow

@@ -13,11 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from tests.live import LiveServer
+from tests.postgres import POSTGRES_URL, unavailable
 
 pytestmark = pytest.mark.slow
-POSTGRES = "postgresql://root@127.0.0.1:5432/postgres"
+POSTGRES = POSTGRES_URL
 REDIS = "redis://127.0.0.1:6379/3"
 STEP = re.compile(r"Bước (\d+)/(\d+):")
 
@@ -42,12 +44,12 @@ def reachable() -> str | None:
 def database() -> Iterator[str]:
     why = reachable()
     if why:
-        pytest.skip(why)
+        unavailable(why)
     name = f"assistant_test_{uuid.uuid4().hex[:8]}"
     admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield f"postgresql://root@127.0.0.1:5432/{name}"
+    yield make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
     with admin.connect() as connection:
         connection.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))

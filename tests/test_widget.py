@@ -22,6 +22,7 @@ from assistant.bench import free_port
 from tests.browser import CHROMIUM, Browser
 from tests.conftest import TODAY
 from tests.live import ROOT, LiveServer
+from tests.postgres import unavailable
 
 pytestmark = pytest.mark.slow
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -119,7 +120,7 @@ def stranger(server: WidgetServer) -> Iterator[Portal]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if CHROMIUM is None:
-        pytest.skip("the widget test needs Debian's chromium (apt-get install chromium)")
+        unavailable("the widget test needs Debian's chromium (apt-get install chromium)")
     opened = Browser()
     yield opened
     opened.close()
@@ -188,7 +189,7 @@ def no_overflow(browser: Browser) -> None:
 
 def axe_violations(browser: Browser) -> list[str]:
     if not AXE.exists():
-        pytest.skip("axe-core is not installed (make axe: npm ci)")
+        unavailable("axe-core is not installed (make axe: npm ci)")
     if not browser.run("typeof axe !== 'undefined'"):
         browser.run(AXE.read_text(encoding="utf-8"))
     return browser.run(

@@ -34,3 +34,14 @@ def test_logs_filter_masks_formatted_record(caplog: pytest.LogCaptureFixture) ->
         logger.removeFilter(handler_filter)
     assert "0987654321" not in caplog.text
     assert "098****321" in caplog.text
+
+
+def test_logs_filter_masks_uvicorn_access_records_keeping_their_arguments() -> None:
+    """uvicorn's access formatter unpacks the record's five arguments: they stay five, the query decoded and masked."""
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/api/procedures?q=cccd%20001203004567+s%C4%91t+0912345678", "1.1", 200), None,
+    )
+    assert PIIMaskingFilter().filter(record)
+    assert record.args == ("127.0.0.1:5000", "GET", "/api/procedures?q=cccd 001******567 sđt 091****678", "1.1", 200)
+    assert "001203004567" not in record.getMessage()

@@ -13,9 +13,10 @@ from sqlalchemy import create_engine, text
 from assistant.db.session import make_engine
 from assistant.processes import SingleProcessGuard, UnsafeProcesses, scale_out_problems
 from assistant.settings import Settings
+from tests.postgres import POSTGRES_URL, unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
-POSTGRES = os.environ.get("ASSISTANT_TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test")
+POSTGRES = POSTGRES_URL
 
 
 def run_cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -86,7 +87,7 @@ def test_processes_second_process_on_postgresql_without_redis_refused() -> None:
         with create_engine(POSTGRES).connect() as connection:
             connection.execute(text("select 1"))
     except Exception as e:  # noqa: BLE001
-        pytest.skip(f"PostgreSQL not reachable: {e}")
+        unavailable(f"PostgreSQL not reachable at {POSTGRES}: {e}")
     engine = make_engine(POSTGRES)
     guard = SingleProcessGuard(Settings(database_url=POSTGRES), engine)
     guard.acquire()

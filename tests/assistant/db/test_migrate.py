@@ -1,6 +1,5 @@
 """Tests of assistant/db/migrate.py and the Alembic revisions (SQLite; PostgreSQL when reachable)."""
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +16,9 @@ from assistant.catalogue.service import Catalogue
 from assistant.db.migrate import current_revision, downgrade, head_revision, upgrade
 from assistant.db.models import Feedback, Handoff, HandoffStatus, StaffUser, metadata
 from assistant.db.session import make_engine, session_scope
+from tests.postgres import POSTGRES_URL, unavailable
 
 OUR_TABLES = {"procedures", "handoffs", "feedback", "staff_users"}
-#: A PostgreSQL server for one test (trust auth on this machine); the test is skipped without one.
-POSTGRES_URL = os.environ.get("ASSISTANT_TEST_POSTGRES_URL", "postgresql://localhost/test")
 
 
 def _schema_drift(engine: Engine) -> list[object]:
@@ -80,14 +78,14 @@ def test_migrate_tables_accept_rows(migrated_engine: Engine) -> None:
 
 @pytest.fixture
 def postgres_engine() -> Iterator[Engine]:
-    """A PostgreSQL database in a throw-away schema; skipped when no server answers."""
+    """A PostgreSQL database in a throw-away schema; skipped (failed under CI=true) when no server answers."""
     try:
         admin = make_engine(POSTGRES_URL)
         with admin.begin() as connection:
             schema = f"test_{uuid.uuid4().hex[:12]}"
             connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     except (OperationalError, ImportError) as e:
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {e}")
+        unavailable(f"PostgreSQL not reachable at {POSTGRES_URL}: {e}")
     engine = make_engine(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
     try:
         yield engine
