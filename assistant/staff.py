@@ -338,6 +338,16 @@ class SessionSigner:
         """True when ``token`` is this session's anti-forgery token."""
         return hmac.compare_digest(self.csrf_token(session_token).encode("ascii"), token.encode("ascii", "replace"))
 
+    def login_token(self, nonce: str) -> str:
+        """The log-in form's anti-forgery token for the browser's log-in cookie ``nonce`` (double submit, signed)."""
+        return _b64encode(hmac.new(self._csrf_key, b"login:" + nonce.encode("ascii"), hashlib.sha256).digest())[:32]
+
+    def check_login_token(self, nonce: str, token: str) -> bool:
+        """True when the posted log-in form's ``token`` belongs with the browser's log-in cookie ``nonce``."""
+        if not nonce or not token:
+            return False
+        return hmac.compare_digest(self.login_token(nonce).encode("ascii"), token.encode("ascii", "replace"))
+
 
 def session_signer(settings: Settings) -> SessionSigner:
     """The signer for ``settings``: keyed by ``session_secret``, else by a random key of this process.

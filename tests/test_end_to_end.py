@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import TODAY
 from tests.live import LiveServer
+from tests.staff_login import staff_login
 
 pytestmark = pytest.mark.slow
 STEP = re.compile(r"Bước (\d+)/(\d+):")
@@ -318,7 +319,7 @@ def test_staff_take_over_reply_and_hand_back(server: LiveServer) -> None:
         del os.environ["ASSISTANT_STAFF_PASSWORD"]
     with httpx.Client(base_url=server.url, follow_redirects=False) as desk:
         assert desk.get("/staff").status_code == 303
-        login = desk.post("/staff/login", data={"username": "canbo1", "password": env_password})
+        login = staff_login(desk, "canbo1", env_password)
         assert login.status_code == 303
         queue = desk.get("/staff")
         assert queue.status_code == 200 and "tạm trú" in queue.text.lower()

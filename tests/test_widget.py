@@ -23,6 +23,7 @@ from tests.browser import CHROMIUM, Browser
 from tests.conftest import TODAY
 from tests.live import ROOT, LiveServer
 from tests.postgres import unavailable
+from tests.staff_login import staff_login
 
 pytestmark = pytest.mark.slow
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -324,7 +325,7 @@ def test_widget_staff_replies_polled_while_with_staff(server: WidgetServer, port
     assert server.cli("staff", "add", "canbo-widget").returncode == 0
     with httpx.Client(base_url=server.url, follow_redirects=False) as desk:
         assert (
-            desk.post("/staff/login", data={"username": "canbo-widget", "password": STAFF_PASSWORD}).status_code == 303
+            staff_login(desk, "canbo-widget", STAFF_PASSWORD).status_code == 303
         )
         queue = desk.get("/staff").text
         handoff = re.findall(r"/staff/handoffs/(\d+)", queue)[0]

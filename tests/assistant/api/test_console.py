@@ -41,6 +41,7 @@ from assistant.staff import (
     verify_password,
 )
 from tests.assistant.channels.fakes import FakePlatform, graph_answer
+from tests.staff_login import staff_login
 
 PROCEDURES_DIR = Path(__file__).resolve().parents[3] / "procedures"
 USERNAME = "canbo1"
@@ -72,7 +73,7 @@ def client(database_url: str) -> Iterator[TestClient]:
 @pytest.fixture
 def staff_client(client: TestClient) -> TestClient:
     """A client logged in as USERNAME."""
-    response = client.post("/staff/login", data={"username": USERNAME, "password": PASSWORD})
+    response = staff_login(client, USERNAME, PASSWORD)
     assert response.status_code == 303
     return client
 
@@ -215,7 +216,7 @@ def test_console_login_required_json_client_gets_401(client: TestClient) -> None
 
 @pytest.mark.parametrize(("username", "password"), [(USERNAME, "sai-mat-khau"), ("khong-ton-tai", PASSWORD)])
 def test_console_login_wrong_credentials_401(client: TestClient, username: str, password: str) -> None:
-    response = client.post("/staff/login", data={"username": username, "password": password})
+    response = staff_login(client, username, password)
     assert response.status_code == 401
     assert "Tên đăng nhập hoặc mật khẩu không đúng." in response.text
     assert console.SESSION_COOKIE not in response.cookies
@@ -224,14 +225,14 @@ def test_console_login_wrong_credentials_401(client: TestClient, username: str, 
 
 def test_console_login_throttled_after_repeated_failures(client: TestClient) -> None:
     for _ in range(5):
-        assert client.post("/staff/login", data={"username": USERNAME, "password": "sai-mat-khau"}).status_code == 401
-    assert client.post("/staff/login", data={"username": USERNAME, "password": PASSWORD}).status_code == 429
+        assert staff_login(client, USERNAME, "sai-mat-khau").status_code == 401
+    assert staff_login(client, USERNAME, PASSWORD).status_code == 429
 
 
 def test_console_login_works_and_logout_ends_session(client: TestClient) -> None:
     page = client.get("/staff/login")
     assert page.status_code == 200 and 'name="password"' in page.text
-    response = client.post("/staff/login", data={"username": USERNAME, "password": PASSWORD})
+    response = staff_login(client, USERNAME, PASSWORD)
     assert response.status_code == 303 and response.headers["location"] == "/staff"
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "path=/staff" in cookie
@@ -246,11 +247,10 @@ def test_console_login_works_and_logout_ends_session(client: TestClient) -> None
 
 
 def test_console_login_redirects_to_next_only_within_console(client: TestClient) -> None:
-    data = {"username": USERNAME, "password": PASSWORD}
-    response = client.post("/staff/login", data={**data, "next": "/staff/analytics"})
+    response = staff_login(client, USERNAME, PASSWORD, next_url="/staff/analytics")
     assert response.headers["location"] == "/staff/analytics"
     for target in ("https://evil.example/staff", "//evil.example", "/staff//evil.example"):
-        response = client.post("/staff/login", data={**data, "next": target})
+        response = staff_login(client, USERNAME, PASSWORD, next_url=target)
         assert response.headers["location"] == "/staff"
 
 
@@ -461,7 +461,7 @@ def platform_console(database_url: str, **settings: Any) -> Iterator[TestClient]
     if not any(getattr(r, "path", None) == "/staff" for r in app.routes):
         app.include_router(console.router)
     with TestClient(app, follow_redirects=False) as test_client:
-        assert test_client.post("/staff/login", data={"username": USERNAME, "password": PASSWORD}).status_code == 303
+        assert staff_login(test_client, USERNAME, PASSWORD).status_code == 303
         test_client.app.state.engine = ConversationEngine(InMemoryAgent())
         yield test_client
 
@@ -752,3 +752,41 @@ def test_console_analytics_counts(staff_client: TestClient) -> None:
 def test_console_checklist_after_the_reduction_ended(staff_client: TestClient, today: date) -> None:
     html = staff_client.get("/staff/checklist", params={"procedure": "ho-chieu", "situation": "lost", "applicant": "self"}).text
     assert "200.000 đồng" not in html and "TT 28/2026/TT-BTC" in html
+
+
+# --- the log-in form's anti-forgery token ------------------------------------------------------------
+
+
+def test_console_login_form_carries_a_token_bound_to_its_cookie(client: TestClient) -> None:
+    page = client.get("/staff/login")
+    assert 'name="login_csrf"' in page.text
+    cookie = page.headers["set-cookie"].lower()
+    assert "assistant_login=" in cookie and "httponly" in cookie and "samesite=strict" in cookie and "path=/staff/login" in cookie
+
+
+@pytest.mark.parametrize("forgery", ["no field", "no cookie", "another browser's field", "a changed field"])
+def test_console_login_without_its_token_is_refused_before_the_password(
+    client: TestClient, database_url: str, forgery: str
+) -> None:
+    from tests.staff_login import login_token
+
+    token = login_token(client)
+    data = {"username": USERNAME, "password": PASSWORD, "login_csrf": token}
+    if forgery == "no field":
+        del data["login_csrf"]
+    elif forgery == "no cookie":
+        client.cookies.clear()
+    elif forgery == "another browser's field":
+        app = create_app(settings=Settings(database_url=database_url), load_model=False)
+        with TestClient(app, follow_redirects=False) as other:
+            data["login_csrf"] = login_token(other)
+    else:
+        data["login_csrf"] = token[:-1] + ("A" if token[-1] != "A" else "B")
+    response = client.post("/staff/login", data=data)
+    assert response.status_code == 403 and console.SESSION_COOKIE not in response.cookies
+    assert "Phiên đăng nhập đã hết hạn" in response.text and 'name="login_csrf"' in response.text
+    assert client.get("/staff").status_code == 303
+    # a refused form is no failed attempt: five of them do not lock the officer out
+    for _ in range(5):
+        client.post("/staff/login", data={"username": USERNAME, "password": "sai-mat-khau"})
+    assert staff_login(client, USERNAME, PASSWORD).status_code == 303

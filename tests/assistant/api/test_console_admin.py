@@ -7,6 +7,7 @@ from assistant.api.routes.console.pages import waited
 from assistant.staff import add_staff_user
 from tests.assistant.api import test_console as console_tests
 from tests.assistant.api.test_console import PASSWORD, USERNAME, add_handoff, csrf_of
+from tests.staff_login import staff_login
 
 # the console's fixtures (an SQLite file with the real records and one officer; a client; a logged-in client)
 database_url = console_tests.database_url
@@ -18,7 +19,7 @@ ADMIN = "quantri"
 
 def log_in(client: TestClient, username: str, password: str = PASSWORD) -> int:
     client.cookies.clear()
-    return client.post("/staff/login", data={"username": username, "password": password}).status_code
+    return staff_login(client, username, password).status_code
 
 
 def test_console_admin_page_only_for_admins(staff_client: TestClient) -> None:

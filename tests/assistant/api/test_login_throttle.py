@@ -29,6 +29,7 @@ from assistant.main import create_app
 from assistant.settings import Settings
 from assistant.staff import add_staff_user
 from tests.postgres import throwaway_database
+from tests.staff_login import staff_login
 
 USERNAME = "canbo1"
 PASSWORD = "mat-khau-an-toan"
@@ -73,7 +74,8 @@ def served(app: FastAPI, *, forwarded_allow_ips: str) -> Iterator[str]:
 
 
 def login(url: str, data: dict[str, str], **headers: str) -> httpx.Response:
-    return httpx.post(f"{url}/staff/login", data=data, headers=headers, timeout=30, follow_redirects=False)
+    with httpx.Client(base_url=url, timeout=30, follow_redirects=False) as client:
+        return staff_login(client, data["username"], data["password"], **headers)
 
 
 def failures(url: str) -> list[tuple[str, str]]:
@@ -132,9 +134,9 @@ def test_login_throttle_shared_by_a_second_app_on_the_same_postgresql() -> None:
         second = create_app(settings=Settings(**common), load_model=False)
         with TestClient(first, follow_redirects=False) as a, TestClient(second, follow_redirects=False) as b:
             for _ in range(3):
-                assert a.post("/staff/login", data=WRONG).status_code == 401
+                assert staff_login(a, **WRONG).status_code == 401
             for _ in range(2):
-                assert b.post("/staff/login", data=WRONG).status_code == 401
-            assert a.post("/staff/login", data=RIGHT).status_code == 429
-            assert b.post("/staff/login", data=RIGHT).status_code == 429
+                assert staff_login(b, **WRONG).status_code == 401
+            assert staff_login(a, **RIGHT).status_code == 429
+            assert staff_login(b, **RIGHT).status_code == 429
         assert len(failures(url)) == 5

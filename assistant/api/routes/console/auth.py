@@ -2,6 +2,10 @@
 
 - ``GET/POST /staff/login``, ``POST /staff/logout``.
 
+The log-in form is protected from forgery too (a site logging an officer into another account): the form page
+sets a random ``assistant_login`` cookie (path ``/staff/login``, SameSite=Strict) and carries its HMAC in the
+hidden ``login_csrf`` field; a post without both, matching, is refused (403) before any password is checked.
+
 A browser without a session is redirected (303) to the log-in page; a client that asks only for JSON gets 401.
 Every form of a logged-in officer carries an anti-forgery token (``csrf``) bound to the session.
 """
@@ -9,6 +13,8 @@ Every form of a logged-in officer carries an anti-forgery token (``csrf``) bound
 from __future__ import annotations
 
 import logging
+import re
+import secrets
 from typing import Annotated
 from urllib.parse import quote
 
@@ -27,6 +33,9 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/staff")
 
 SESSION_COOKIE = "assistant_staff"
+#: The log-in form's double-submit cookie (a random nonce; the form carries its HMAC).
+LOGIN_COOKIE = "assistant_login"
+_NONCE = re.compile(r"[A-Za-z0-9_-]{20,64}")
 #: A session lasts one working day.
 SESSION_MAX_AGE = 12 * 3600
 
@@ -109,16 +118,37 @@ def csrf_ok(signer: SessionSigner, staff: StaffSession, token: str) -> bool:
     return False
 
 
+def login_form(
+    request: Request, signer: SessionSigner, context: dict[str, object], *, status_code: int = 200
+) -> Response:
+    """The log-in page with its anti-forgery field, (re)setting the log-in cookie it is bound to."""
+    nonce = request.cookies.get(LOGIN_COOKIE) or ""
+    if not _NONCE.fullmatch(nonce):
+        nonce = secrets.token_urlsafe(24)
+    response = render(request, "login.html", {**context, "login_csrf": signer.login_token(nonce)}, status_code=status_code)
+    response.set_cookie(
+        LOGIN_COOKIE,
+        nonce,
+        max_age=SESSION_MAX_AGE,
+        path="/staff/login",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
 def login_page(
     request: Request,
     session: MaybeStaffDep,
+    signer: SignerDep,
     next_url: Annotated[str | None, Query(alias="next", max_length=500)] = None,
 ) -> Response:
     """The log-in form (a logged-in officer goes straight to the queue)."""
     if session is not None:
         return see_other(safe_next(next_url))
-    return render(request, "login.html", {"next": safe_next(next_url), "username": ""})
+    return login_form(request, signer, {"next": safe_next(next_url), "username": ""})
 
 
 @router.post("/login", response_class=HTMLResponse, include_in_schema=False)
@@ -129,25 +159,37 @@ def login(
     username: Annotated[str, Form(max_length=150)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
     next_url: Annotated[str, Form(alias="next", max_length=500)] = "/staff",
+    login_csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    """Check the credentials and set the session cookie; 401 (one message for every failure) otherwise."""
+    """Check the credentials and set the session cookie; 401 (one message for every failure) otherwise.
+
+    A post without the form's anti-forgery field and its cookie is refused (403) and counts as no attempt.
+    """
     target = safe_next(next_url)
+    if not signer.check_login_token(request.cookies.get(LOGIN_COOKIE) or "", login_csrf):
+        logger.warning("log-in form refused: missing or bad anti-forgery token")
+        return login_form(
+            request,
+            signer,
+            {"next": target, "username": username, "error": "Phiên đăng nhập đã hết hạn, vui lòng đăng nhập lại."},
+            status_code=status.HTTP_403_FORBIDDEN,
+        )
     # the address uvicorn reports: the citizen's behind a proxy in ASSISTANT_FORWARDED_ALLOW_IPS
     key = (request.client.host if request.client else "", username)
     throttle = LoginThrottle(db_engine)  # shared by every process through the database
     if throttle.blocked(*key):
-        return render(
+        return login_form(
             request,
-            "login.html",
+            signer,
             {"next": target, "username": username, "error": "Đăng nhập sai nhiều lần. Vui lòng thử lại sau 15 phút."},
             status_code=status.HTTP_429_TOO_MANY_REQUESTS,
         )
     user = authenticate(db_engine, username, password) if username and password else None
     if user is None:
         throttle.failed(*key)
-        return render(
+        return login_form(
             request,
-            "login.html",
+            signer,
             {"next": target, "username": username, "error": "Tên đăng nhập hoặc mật khẩu không đúng."},
             status_code=status.HTTP_401_UNAUTHORIZED,
         )
