@@ -11,20 +11,27 @@ import json
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.engine import Engine
 
+from assistant.catalogue.dates import vietnam_today
 from assistant.db.models import Feedback, Handoff, HandoffStatus
 from assistant.db.session import session_scope
+from assistant.text.formatting import VIETNAM
 
-__all__ = ["ANALYTICS_EVENTS", "analytics_csv", "asked_procedures", "desk_analytics"]
+__all__ = ["ANALYTICS_EVENTS", "CHART_DAYS", "analytics_csv", "asked_procedures", "daily_activity", "desk_analytics"]
 
 logger = logging.getLogger(__name__)
 
 #: At most this many recent user events are read for the "most asked" table.
 ANALYTICS_EVENTS = 20_000
+#: The charts over time cover this many days (Vietnam's calendar), today included.
+CHART_DAYS = 14
+#: Rasa's "could not understand" intent: a message parsed as it is not understood.
+FALLBACK_INTENT = "nlu_fallback"
 
 
 def asked_procedures(db_engine: Engine) -> tuple[list[tuple[str, int, int]], int]:
@@ -60,6 +67,67 @@ def asked_procedures(db_engine: Engine) -> tuple[list[tuple[str, int, int]], int
     return ranked, len(rows)
 
 
+def _day(timestamp: float) -> date:
+    return datetime.fromtimestamp(timestamp, VIETNAM).date()
+
+
+def daily_activity(db_engine: Engine, *, today: date | None = None, days: int = CHART_DAYS) -> list[dict[str, Any]]:
+    """Per Vietnam day, oldest first: messages and those understood, walkthroughs started and finished, ratings.
+
+    Messages and walkthroughs come from Rasa's ``events`` table: a user event not parsed as ``nlu_fallback`` is
+    understood; ``guide_procedure`` set starts a walkthrough; the bot's reply with the ``result`` aspect (the
+    guide's last message) finishes one. Ratings come from our ``feedback`` table.
+    """
+    last = today or vietnam_today()
+    first = last - timedelta(days=days - 1)
+    rows: dict[date, dict[str, Any]] = {
+        first + timedelta(days=n): {"day": first + timedelta(days=n), "messages": 0, "understood": 0,
+                                    "guides_started": 0, "guides_finished": 0, "ratings": 0, "rating_sum": 0}
+        for n in range(days)
+    }
+    since = datetime.combine(first, time(), VIETNAM)
+    try:
+        events = []
+        if inspect(db_engine).has_table("events"):
+            with db_engine.connect() as connection:
+                events = connection.execute(
+                    text("SELECT type_name, timestamp, data FROM events WHERE type_name IN ('user', 'bot', 'slot') "
+                         "AND timestamp >= :since ORDER BY id DESC LIMIT :limit"),
+                    {"since": since.timestamp(), "limit": ANALYTICS_EVENTS * 5},
+                ).all()
+    except Exception:  # noqa: BLE001 - analytics must render even when Rasa's table is odd
+        logger.exception("could not read Rasa's events table")
+        events = []
+    for type_name, timestamp, data in events:
+        row = rows.get(_day(float(timestamp)))
+        try:
+            event = json.loads(data) if isinstance(data, str | bytes) else data
+            if row is None or not isinstance(event, dict):
+                continue
+            if type_name == "user":
+                row["messages"] += 1
+                row["understood"] += ((event.get("parse_data") or {}).get("intent") or {}).get("name") != FALLBACK_INTENT
+            elif type_name == "slot":
+                row["guides_started"] += event.get("name") == "guide_procedure" and bool(event.get("value"))
+            elif type_name == "bot":
+                custom = (event.get("data") or {}).get("custom") or {}
+                row["guides_finished"] += isinstance(custom, dict) and custom.get("aspect") == "result"
+        except (ValueError, AttributeError, TypeError):
+            continue
+    with session_scope(db_engine) as session:
+        for created_at, rating in session.execute(
+            select(Feedback.created_at, Feedback.rating).where(Feedback.created_at >= since)
+        ):
+            if rating is None:
+                continue
+            moment = created_at if created_at.tzinfo else created_at.replace(tzinfo=timezone.utc)
+            row = rows.get(moment.astimezone(VIETNAM).date())
+            if row is not None:
+                row["ratings"] += 1
+                row["rating_sum"] += int(rating)
+    return list(rows.values())
+
+
 def desk_analytics(db_engine: Engine) -> dict[str, Any]:
     """Hand-offs by status and by procedure, ratings by procedure and overall, the most asked procedures."""
     with session_scope(db_engine) as session:
@@ -88,6 +156,7 @@ def desk_analytics(db_engine: Engine) -> dict[str, Any]:
         "ratings_average": float(overall[1] or 0),
         "asked": asked,
         "events_read": read,
+        "days": daily_activity(db_engine),
     }
 
 
