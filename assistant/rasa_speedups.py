@@ -108,7 +108,9 @@ def _resolver_by_type_name(base: type, original: Any) -> Any:
     def build() -> None:
         fresh: dict[str, Any] = {}
         for cls in all_subclasses(base):
-            fresh.setdefault(getattr(cls, "type_name", None), cls)
+            name = getattr(cls, "type_name", None)
+            if isinstance(name, str):
+                fresh.setdefault(name, cls)
         table.clear()
         table.update(fresh)
 
@@ -148,7 +150,7 @@ def uninstall() -> None:
         RemoteAction._validate_action_result = _original
         _original = None
     for base, original in _original_resolvers.items():
-        base.resolve_by_type = original
+        setattr(base, "resolve_by_type", original)  # noqa: B010 - mypy does not know the attribute on `type`
     _original_resolvers.clear()
 
 
