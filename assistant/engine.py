@@ -361,6 +361,7 @@ class ConversationEngine:
         engine._tracker_cache = cache_trackers(agent.tracker_store, settings)
         rasa_speedups.run_graph_in_order(agent.processor.graph_runner)
         rasa_speedups.cache_payload_parses(agent.processor)
+        rasa_speedups.lock_off_the_loop(agent.lock_store)
         return engine
 
     @property

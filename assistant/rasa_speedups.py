@@ -259,3 +259,52 @@ def cache_payload_parses(processor: Any, *, size: int = 512) -> PayloadParseCach
     cache = PayloadParseCache(processor, size=size)
     processor.parse_message = cache
     return cache
+
+
+def lock_off_the_loop(lock_store: Any) -> bool:
+    """Make a ``RedisLockStore``'s ``lock`` call Redis from worker threads; False for another lock store.
+
+    Rasa's Redis lock store is synchronous (redis-py): taking a ticket, reading the lock while waiting and
+    cleaning up are blocking calls on the event loop, so a slow Redis would stall every conversation. This is
+    Rasa 3.6's ``LockStore.lock`` / ``_acquire_lock`` step for step, each step on one worker thread of its own:
+    one at a time, as on the event loop, since a step reads, changes and writes the lock (two steps at once
+    could both take the same ticket).
+    """
+    import asyncio
+    from collections.abc import AsyncIterator
+    from concurrent.futures import ThreadPoolExecutor
+    from contextlib import asynccontextmanager
+    from functools import partial
+
+    from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
+
+    if not isinstance(lock_store, RedisLockStore) or "lock" in lock_store.__dict__:
+        return False
+    redis_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="redis-lock")
+
+    async def in_thread(function: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(redis_thread, partial(function, *args))
+
+    async def acquire(conversation_id: str, ticket: int, wait_time_in_seconds: float) -> Any:
+        while True:
+            lock = await in_thread(lock_store.get_lock, conversation_id)
+            if not lock:
+                break
+            if not lock.is_locked(ticket):
+                return lock
+            await asyncio.sleep(wait_time_in_seconds)
+            await in_thread(lock_store.update_lock, conversation_id)
+        raise LockError(f"Could not acquire lock for conversation_id '{conversation_id}'.")
+
+    @asynccontextmanager
+    async def lock(
+        conversation_id: str, lock_lifetime: float = LOCK_LIFETIME, wait_time_in_seconds: float = 1
+    ) -> AsyncIterator[Any]:
+        ticket = await in_thread(lock_store.issue_ticket, conversation_id, lock_lifetime)
+        try:
+            yield await acquire(conversation_id, ticket, wait_time_in_seconds)
+        finally:
+            await in_thread(lock_store.cleanup, conversation_id, ticket)
+
+    lock_store.lock = lock
+    return True
