@@ -67,7 +67,7 @@ evaluate: train  ## NLU accuracy on the held-out and dev sets; multi-turn chats 
 cross-validate: setup  ## Rasa's own 5-fold cross-validation of the NLU data
 	$(BIN)/rasa test nlu --config nlu_data/config.yml --nlu nlu_data/nlu --cross-validation --folds 5 --out var/results/cv
 
-bench: train  ## parse latency, turn latency and cold start; writes docs/benchmark.md
+bench: train  ## parse latency, cold start, the speed goals' loads (ours, stock Rasa, 2 processes); writes docs/benchmark.md
 	$(BIN)/assistant bench --report docs/benchmark.md
 
 lint:  setup ## ruff
