@@ -70,6 +70,7 @@ def actions_catalogue(real_catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
     import actions.common
     import actions.conversation
     import actions.guide
+    import actions.interview
     import actions.procedures  # noqa: F401 - imported so that their catalogue() is patched too
 
     # every actions module that imported catalogue() by name reads the same records

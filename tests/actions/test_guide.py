@@ -13,10 +13,8 @@ from actions.guide import (
     ActionGuidePrevious,
     ActionRestart,
     ActionStartGuide,
-    ValidateGuideForm,
-    match_option,
-    match_yes_no,
 )
+from actions.interview import ValidateGuideForm, match_option, match_yes_no
 
 
 def at_step(key: str, index: int) -> list:
