@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from assistant.load import SCRIPTS
 from assistant.settings import ROOT
 from assistant.text.formatting import VIETNAM
 
@@ -146,18 +147,8 @@ def start_server(database_url: str, log: Path) -> tuple[subprocess.Popen[bytes],
     return process, f"http://127.0.0.1:{port}", seconds
 
 
-CONVERSATION = [
-    "xin chào",
-    "tôi muốn làm hộ chiếu",
-    '/start_guide{"procedure": "ho-chieu"}',
-    '/choose_option{"option": "yes"}',
-    '/choose_option{"option": "first"}',
-    '/choose_option{"option": "self"}',
-    "tiếp",
-    "tiếp",
-    "quay lại",
-    "cảm ơn",
-]
+# The one-citizen walkthrough is the load's first script (assistant/load.py), not a copy of it.
+CONVERSATION = SCRIPTS[0]
 
 
 async def converse(client: httpx.AsyncClient, url: str, sender: str, times: list[float]) -> None:
