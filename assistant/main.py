@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
             except ModelNotReady as e:
                 logger.error("%s", e)
         logger.info("ready in %.1f s", time.perf_counter() - started)
-        from assistant.outbox import OutboxWorker
+        from assistant.outbox_worker import OutboxWorker
 
         worker = OutboxWorker(app)  # accepted platform events, retried sends, hand-off timeouts
         worker.start()

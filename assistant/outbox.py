@@ -5,7 +5,7 @@ event is a no-op) before it answers 200, then answers it in a background task: t
 as one ``out`` row (the platform's message bodies) in the same transaction that marks the event done, and sent.
 Sends are retried with exponential backoff (tenacity) on timeouts, connection errors and 5xx, and on Zalo's
 expired-token error (-216) after the token is renewed; never on other 4xx or platform errors. A send that still
-fails stays pending and :class:`OutboxWorker` tries again later (``next_attempt_at``), as it does for events
+fails stays pending and :class:`~assistant.outbox_worker.OutboxWorker` tries again later (``next_attempt_at``), as it does for events
 accepted before a crash or while the model was loading: after a restart they are answered.
 
 Every change of a row's state is a conditional UPDATE, so several processes can share the table.
@@ -17,21 +17,35 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from assistant.channels.common import Refused, Retriable, conversation_id, platform_user_id, recent_ids
+from assistant.channels.messenger_send import messenger_messages, post_messenger
+from assistant.channels.rest import NO_WORDS_REPLY, handle_text
+from assistant.channels.zalo_send import post_zalo, zalo_messages
 from assistant.db.models import OutboxRow, utcnow
 from assistant.db.session import session_scope
 from assistant.engine import Reply
 from assistant.settings import Settings
 
-__all__ = ["OutboxWorker", "Retriable", "accept_event", "answer_event", "deliver", "queue_replies", "send_replies"]
+__all__ = [
+    "PLATFORMS",
+    "accept_event",
+    "accept_or_503",
+    "answer_event",
+    "deliver",
+    "due_rows",
+    "platform_of",
+    "queue_replies",
+    "send_replies",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -39,92 +53,35 @@ logger = logging.getLogger(__name__)
 STALE_AFTER = timedelta(minutes=2)
 #: Delivery rounds (each of ``outbox_attempts`` tries) before a message is given up.
 MAX_ROUNDS = 8
-#: Zalo's "access token is invalid or expired".
-ZALO_EXPIRED_TOKEN = -216
+#: Timeout of each call to a platform's send API.
+SEND_TIMEOUT_SECONDS = 10.0
 _ROW = OutboxRow.__table__.c
 
 
-class Retriable(Exception):
-    """A send that may succeed if tried again (timeout, connection error, 5xx, Zalo's expired token)."""
+class Platform(NamedTuple):
+    """How replies reach one platform: rendered as its message bodies, each posted by its send API."""
+
+    render: Callable[[Reply], list[dict[str, Any]]]
+    post: Callable[[FastAPI, httpx.AsyncClient, str, dict[str, Any]], Awaitable[None]]
 
 
-class Refused(Exception):
-    """A send the platform refused for good (4xx, platform error code): never retried."""
+#: The platforms the outbox sends to, by channel name.
+PLATFORMS: dict[str, Platform] = {
+    "zalo": Platform(zalo_messages, post_zalo),
+    "messenger": Platform(messenger_messages, post_messenger),
+}
 
 
-# --- platforms ---------------------------------------------------------------------------------------
+def platform_of(channel: str) -> str | None:
+    """The platform a conversation's channel sends through (``facebook`` is Messenger); None for the others."""
+    platform = "messenger" if channel in ("messenger", "facebook") else channel
+    return platform if platform in PLATFORMS else None
 
 
 def render(channel: str, replies: list[Reply]) -> list[dict[str, Any]]:
     """The platform's message bodies for the replies, in order."""
-    from assistant.channels.messenger import messenger_messages
-    from assistant.channels.zalo import zalo_messages
-
-    render_one = zalo_messages if channel == "zalo" else messenger_messages
+    render_one = PLATFORMS[channel].render
     return [message for reply in replies for message in render_one(reply)]
-
-
-def _zalo_tokens(app: FastAPI) -> Any:
-    """The renewing Zalo token store (``assistant.channels.zalo_token``) when renewal is configured, else None."""
-    try:
-        from assistant.channels.zalo_token import current_tokens  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    return current_tokens(app.state.settings)
-
-
-async def _post_zalo(app: FastAPI, client: httpx.AsyncClient, recipient: str, message: dict[str, Any]) -> None:
-    from assistant.channels.common import secret
-
-    settings: Settings = app.state.settings
-    tokens = _zalo_tokens(app)
-    token = tokens.access_token() if tokens is not None else secret(settings.zalo_access_token)
-    url = f"{settings.zalo_api_base.rstrip('/')}/v3.0/oa/message/cs"
-    body = {"recipient": {"user_id": recipient}, "message": message}
-    response = await _post(client, url, json=body, headers={"access_token": token})
-    try:
-        data = response.json()
-    except ValueError:
-        data = {}
-    code = data.get("error", 0) if isinstance(data, dict) else 0
-    if str(code) == str(ZALO_EXPIRED_TOKEN):
-        if tokens is None:
-            raise Refused(f"Zalo error {code}: access token expired and no renewal configured")
-        try:
-            await tokens.renew(spent=token)
-        except Exception as e:  # noqa: BLE001 - TokenNotRenewed or the OAuth server down: the next round tries again
-            raise Retriable(f"Zalo error {code}: access token expired, renewal failed ({type(e).__name__})") from e
-        raise Retriable(f"Zalo error {code}: access token expired, renewed")
-    if code not in (0, "0", None):
-        raise Refused(f"Zalo error {code}")
-
-
-async def _post_messenger(app: FastAPI, client: httpx.AsyncClient, recipient: str, message: dict[str, Any]) -> None:
-    from assistant.channels.common import secret
-    from assistant.channels.messenger import redact_httpx_log
-
-    redact_httpx_log()
-    settings: Settings = app.state.settings
-    url = f"{settings.messenger_api_base.rstrip('/')}/me/messages"
-    body = {"recipient": {"id": recipient}, "messaging_type": "RESPONSE", "message": message}
-    await _post(client, url, json=body, params={"access_token": secret(settings.messenger_page_token)})
-
-
-async def _post(client: httpx.AsyncClient, url: str, **kwargs: Any) -> httpx.Response:
-    """POST; a timeout, a connection error or a 5xx is :class:`Retriable`, another 4xx :class:`Refused`."""
-    try:
-        response = await client.post(url, **kwargs)
-    except httpx.HTTPError as e:
-        raise Retriable(type(e).__name__) from e
-    if response.status_code >= 500:
-        raise Retriable(f"HTTP {response.status_code}")
-    if response.status_code >= 400:
-        raise Refused(f"HTTP {response.status_code}")
-    return response
-
-
-Post = Callable[[FastAPI, httpx.AsyncClient, str, dict[str, Any]], Awaitable[None]]
-POSTS: dict[str, Post] = {"zalo": _post_zalo, "messenger": _post_messenger}
 
 
 # --- rows --------------------------------------------------------------------------------------------
@@ -168,10 +125,6 @@ async def accept_or_503(
     app: FastAPI, channel: str, seen_key: str | None, user_id: str, text: str | None, metadata: dict[str, Any]
 ) -> int | None:
     """:func:`accept_event` for a webhook: None for a redelivery; 503 (the platform retries) when the database fails."""
-    from fastapi import HTTPException
-
-    from assistant.channels.common import recent_ids
-
     try:
         return await asyncio.to_thread(
             accept_event,
@@ -179,7 +132,7 @@ async def accept_or_503(
             channel=channel,
             key=seen_key,
             recipient=user_id,
-            sender_id=_conversation_id(channel, user_id),
+            sender_id=conversation_id(channel, user_id),
             text=text,
             metadata=metadata,
         )
@@ -188,15 +141,6 @@ async def accept_or_503(
         if seen_key is not None:
             await recent_ids(app).forget(seen_key)
         raise HTTPException(status_code=503, detail="Service Unavailable") from e
-
-
-def _conversation_id(channel: str, user_id: str) -> str:
-    """The conversation id of a platform user (``zalo:<id>`` once channels are namespaced)."""
-    try:
-        from assistant.channels.common import conversation_id  # type: ignore[attr-defined]
-    except ImportError:
-        return user_id
-    return str(conversation_id(channel, user_id))
 
 
 def _take(db: Engine, row_id: int) -> OutboxRow | None:
@@ -237,8 +181,6 @@ def _release(db: Engine, row_id: int, *, delay: timedelta | None = None, **value
 
 async def answer_event(app: FastAPI, row_id: int) -> None:
     """Answer one accepted event: the engine's replies become an ``out`` row, then are delivered. Never raises."""
-    from assistant.channels.rest import NO_WORDS_REPLY, handle_text
-
     db: Engine = app.state.db_engine
     row = _take(db, row_id)
     if row is None:
@@ -294,7 +236,7 @@ async def deliver(app: FastAPI, row_id: int) -> bool:
     if row is None:
         return False
     messages = list(row.payload.get("messages") or [])
-    post = POSTS[row.channel]
+    post = PLATFORMS[row.channel].post
     sent = row.sent
     retrying = AsyncRetrying(
         stop=stop_after_attempt(max(1, settings.outbox_attempts)),
@@ -302,8 +244,6 @@ async def deliver(app: FastAPI, row_id: int) -> bool:
         retry=retry_if_exception_type(Retriable),
         reraise=True,
     )
-    from assistant.channels.common import SEND_TIMEOUT_SECONDS
-
     try:
         async with httpx.AsyncClient(timeout=SEND_TIMEOUT_SECONDS) as client:
             while sent < len(messages):
@@ -344,10 +284,8 @@ def queue_replies(db: Engine, channel: str, user_id: str, replies: list[Reply]) 
         user_id: the platform's user id, or the conversation id (``zalo:<id>``).
         replies: what to send, in order.
     """
-    from assistant.channels.common import platform_user_id
-
-    platform = "messenger" if channel in ("messenger", "facebook") else channel
-    if platform not in POSTS:
+    platform = platform_of(channel)
+    if platform is None:
         raise ValueError(f"not a platform channel: {channel!r}")
     user = platform_user_id(user_id, platform)
     with session_scope(db) as session:
@@ -369,7 +307,7 @@ async def send_replies(app: FastAPI, channel: str, user_id: str, replies: list[R
     """Send replies to a Zalo or Messenger user through the outbox, as the bot's own replies go.
 
     They are stored first, then sent with retries; a send that still fails stays pending and
-    :class:`OutboxWorker` delivers it later (once). Never raises on a platform failure.
+    :class:`~assistant.outbox_worker.OutboxWorker` delivers it later (once). Never raises on a platform failure.
 
     Returns:
         ``"done"`` (the platform accepted every message now), ``"pending"`` (kept: the worker tries again later)
@@ -413,84 +351,3 @@ def due_rows(db: Engine, *, now: datetime | None = None, limit: int = 50) -> lis
             .limit(limit)
         ).all()
     return [(int(r[0]), str(r[1])) for r in rows]
-
-
-# --- the background worker ---------------------------------------------------------------------------
-
-
-class OutboxWorker:
-    """Runs every ``worker_interval_seconds`` in each process: due outbox rows, then timed-out hand-offs.
-
-    Args:
-        app: the application (its ``db_engine``, ``engine``, ``handoffs`` and ``settings``).
-    """
-
-    def __init__(self, app: FastAPI) -> None:
-        self._app = app
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-
-    async def _loop(self) -> None:
-        interval = max(0.05, float(self._app.state.settings.worker_interval_seconds))
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.run_once()
-            except Exception:  # noqa: BLE001 - the worker outlives a database outage
-                logger.exception("outbox worker round failed")
-
-    async def run_once(self) -> None:
-        """Answer accepted events, retry due sends, and hand timed-out conversations back to the bot."""
-        app = self._app
-        for row_id, direction in due_rows(app.state.db_engine):
-            if direction == "in":
-                await answer_event(app, row_id)
-            else:
-                await deliver(app, row_id)
-        handoffs = getattr(app.state, "handoffs", None)
-        if handoffs is not None:
-            await tell_timed_out(app, handoffs.expire_stale())
-
-
-async def tell_timed_out(app: FastAPI, handoffs: list[Any]) -> None:
-    """Tell each citizen whose hand-off timed out that the bot takes over (platform: outbox; web: the transcript)."""
-    from assistant.handoff import TIMEOUT_TEXT
-
-    engine = getattr(app.state, "engine", None)
-    for handoff in handoffs:
-        try:
-            if engine is not None and engine.is_ready():
-                await engine.note(handoff.sender_id, TIMEOUT_TEXT)
-            platform = "messenger" if handoff.channel in ("messenger", "facebook") else handoff.channel
-            if platform in POSTS:
-                user = (
-                    handoff.sender_id.split(":", 1)[1]
-                    if handoff.sender_id.startswith(f"{platform}:")
-                    else handoff.sender_id
-                )
-                with session_scope(app.state.db_engine) as session:
-                    out = OutboxRow(
-                        direction="out",
-                        channel=platform,
-                        recipient=user,
-                        payload={"messages": render(platform, [Reply(recipient_id=user, text=TIMEOUT_TEXT)])},
-                        status="pending",
-                        attempts=0,
-                        sent=0,
-                    )
-                    session.add(out)
-                    session.flush()
-                    out_id = int(out.id)
-                await deliver(app, out_id)
-        except Exception:  # noqa: BLE001 - one citizen's notice must not stop the others'
-            logger.exception("could not tell conversation %s its hand-off timed out", handoff.sender_id)

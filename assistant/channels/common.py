@@ -1,7 +1,9 @@
-"""What the platform channels (Zalo, Messenger) share: de-duplication, text splitting, secrets.
+"""What the platform channels (Zalo, Messenger) share: de-duplication, text splitting, secrets, sending.
 
 Platforms deliver a webhook event again when they do not get a quick 200; each channel answers at once,
-then handles the message in a background task, and drops ids it has already seen.
+then handles the message in a background task, and drops ids it has already seen. A send to a platform
+(:mod:`assistant.channels.zalo_send`, :mod:`assistant.channels.messenger_send`) ends in :class:`Retriable` or
+:class:`Refused` when it fails, which tells the outbox (:mod:`assistant.outbox`) whether to try again.
 """
 
 from __future__ import annotations
@@ -10,17 +12,16 @@ import logging
 from collections import OrderedDict
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 
 from assistant.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-SEND_TIMEOUT_SECONDS = 10.0
-"""Timeout of each call to a platform's send API."""
-
 CHOOSE_TEXT = "Mời bạn chọn:"
 """Text sent with buttons when a reply has buttons but no text."""
+
 
 def conversation_id(channel: str, user_id: str) -> str:
     """The conversation id of a channel's user: ids are namespaced, so no channel can name another's.
@@ -139,17 +140,6 @@ def split_text(text: str, limit: int) -> list[str]:
     return chunks
 
 
-async def drop_unready(app: FastAPI, seen_key: str | None, sender_id: str, channel: str) -> bool:
-    """True (and the message is forgotten, so a redelivery is processed) when the engine is not loaded."""
-    engine = getattr(app.state, "engine", None)
-    if engine is not None and engine.is_ready():
-        return False
-    logger.error("%s message from %s dropped: the model is not loaded", channel, sender_id)
-    if seen_key is not None:
-        await recent_ids(app).forget(seen_key)
-    return True
-
-
 def as_object(value: Any) -> dict[str, Any]:
     """``value`` when it is a JSON object, else an empty one (platform bodies are not trusted)."""
     return value if isinstance(value, dict) else {}
@@ -160,3 +150,24 @@ def secret(value: Any) -> str:
     if value is None:
         return ""
     return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
+
+
+class Retriable(Exception):
+    """A send that may succeed if tried again (timeout, connection error, 5xx, Zalo's expired token)."""
+
+
+class Refused(Exception):
+    """A send the platform refused for good (4xx, platform error code): never retried."""
+
+
+async def post_to_platform(client: httpx.AsyncClient, url: str, **kwargs: Any) -> httpx.Response:
+    """POST; a timeout, a connection error or a 5xx is :class:`Retriable`, another 4xx :class:`Refused`."""
+    try:
+        response = await client.post(url, **kwargs)
+    except httpx.HTTPError as e:
+        raise Retriable(type(e).__name__) from e
+    if response.status_code >= 500:
+        raise Retriable(f"HTTP {response.status_code}")
+    if response.status_code >= 400:
+        raise Refused(f"HTTP {response.status_code}")
+    return response

@@ -10,10 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from assistant import outbox
+from assistant.channels import zalo_send
 from assistant.db.models import OutboxRow
 from assistant.db.session import session_scope
-from assistant.outbox import OutboxWorker
+from assistant.outbox_worker import OutboxWorker
 from tests.assistant.channels.fakes import FakeEngine, FakePlatform
 from tests.assistant.channels.test_zalo import ACCESS_TOKEN, APP_ID, OA_SECRET, USER, event, make_client, post
 
@@ -96,7 +96,7 @@ def test_outbox_zalo_expired_token_is_retried_after_renewal(
 
     with zalo_client(tmp_path, platform) as client:
         client.app.state.engine = FakeEngine([])
-        monkeypatch.setattr(outbox, "_zalo_tokens", lambda _app: Tokens())
+        monkeypatch.setattr(zalo_send, "current_tokens", lambda _settings: Tokens())
         post(client, event(msg_id="m-216"))
     assert renewed == [True]
     assert [r["headers"]["access_token"] for r in platform.requests] == [ACCESS_TOKEN, "renewed-token"]

@@ -24,7 +24,6 @@ from sqlalchemy.engine import Engine
 
 from assistant.api.routes import console
 from assistant.catalogue.loader import load_procedures
-from assistant.channels import zalo
 from assistant.channels.web_auth import new_conversation, token_key
 from assistant.db.migrate import upgrade
 from assistant.db.models import Feedback, Handoff, StaffUser
@@ -557,8 +556,7 @@ def test_console_reply_platform_failure_tells_officer(
     if failure == "error_code":
         answer = lambda _status: {"error": -213, "message": "User has not interacted with OA"}  # noqa: E731
     elif failure == "timeout":
-        monkeypatch.setattr(zalo, "SEND_TIMEOUT_SECONDS", 0.2)
-        monkeypatch.setattr("assistant.channels.common.SEND_TIMEOUT_SECONDS", 0.2)  # the outbox's sends
+        monkeypatch.setattr("assistant.outbox.SEND_TIMEOUT_SECONDS", 0.2)  # the outbox's sends
         answer = lambda status: (time.sleep(1), zalo_answer(status))[1]  # noqa: E731
     with FakePlatform(answer=answer, prefix=prefix) as platform:
         platform.status = {"http_500": 500, "http_400": 400}.get(failure, 200)
@@ -586,7 +584,7 @@ def test_console_reply_platform_failure_tells_officer(
 
 @pytest.mark.parametrize("name", ["zalo", "messenger"])
 def test_console_reply_platform_failing_then_recovering_is_delivered_once(database_url: str, name: str) -> None:
-    from assistant.outbox import OutboxWorker
+    from assistant.outbox_worker import OutboxWorker
 
     channel, user, config, answer, prefix = PLATFORMS[name]
     with FakePlatform(answer=answer, prefix=prefix) as platform:

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from assistant.channels import messenger
+from assistant.channels import messenger, messenger_send
 from assistant.channels.rest import NO_WORDS_REPLY
 from assistant.engine import Reply
 from assistant.main import create_app
-from assistant.outbox import OutboxWorker
+from assistant.outbox_worker import OutboxWorker
 from assistant.settings import Settings
 from tests.assistant.channels.fakes import FakeEngine, FakePlatform, graph_answer
 
@@ -274,12 +274,12 @@ def test_messenger_engine_not_loaded_drops_then_redelivery_is_processed(
 
 def test_messenger_messages_limits() -> None:
     buttons = [{"title": f"Lựa chọn số {i}", "payload": f'/choose{{"n": {i}}}'} for i in range(15)]
-    messages = messenger.messenger_messages(Reply(recipient_id=PSID, text="x " * 1500, buttons=buttons))
-    assert all(len(m["text"]) <= messenger.MESSENGER_MAX_TEXT for m in messages)
+    messages = messenger_send.messenger_messages(Reply(recipient_id=PSID, text="x " * 1500, buttons=buttons))
+    assert all(len(m["text"]) <= messenger_send.MESSENGER_MAX_TEXT for m in messages)
     assert [len(m.get("quick_replies", [])) for m in messages] == [0, 13]
-    only_buttons = messenger.messenger_messages(Reply(recipient_id=PSID, buttons=buttons[:1]))
+    only_buttons = messenger_send.messenger_messages(Reply(recipient_id=PSID, buttons=buttons[:1]))
     assert only_buttons[0]["text"] and len(only_buttons[0]["quick_replies"]) == 1
-    assert messenger.messenger_messages(Reply(recipient_id=PSID, custom={"x": 1})) == []
+    assert messenger_send.messenger_messages(Reply(recipient_id=PSID, custom={"x": 1})) == []
 
 
 def _without(path: tuple[str, ...]) -> bytes:

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from assistant.channels import common, zalo
+from assistant.channels import common, zalo, zalo_send
 from assistant.channels.rest import NO_WORDS_REPLY
 from assistant.engine import Reply
 from assistant.main import create_app
-from assistant.outbox import OutboxWorker
+from assistant.outbox_worker import OutboxWorker
 from assistant.settings import Settings
 from tests.assistant.channels.fakes import FakeEngine, FakePlatform
 
@@ -236,11 +236,11 @@ def test_zalo_engine_not_loaded_drops_then_redelivery_is_processed(
 
 def test_zalo_messages_split_long_text_and_overflow_buttons() -> None:
     buttons = [{"title": f"Lựa chọn {i}", "payload": f'/choose{{"n": {i}}}'} for i in range(7)]
-    messages = zalo.zalo_messages(Reply(recipient_id=USER, text="x " * 1500, buttons=buttons))
-    assert [len(m["text"]) <= zalo.ZALO_MAX_TEXT for m in messages] == [True] * len(messages)
+    messages = zalo_send.zalo_messages(Reply(recipient_id=USER, text="x " * 1500, buttons=buttons))
+    assert [len(m["text"]) <= zalo_send.ZALO_MAX_TEXT for m in messages] == [True] * len(messages)
     assert [len(m.get("attachment", {}).get("payload", {}).get("buttons", [])) for m in messages] == [0, 5, 2]
-    assert messages[-1]["text"] == zalo.MORE_CHOICES_TEXT
-    assert zalo.zalo_messages(Reply(recipient_id=USER, custom={"x": 1})) == []
+    assert messages[-1]["text"] == zalo_send.MORE_CHOICES_TEXT
+    assert zalo_send.zalo_messages(Reply(recipient_id=USER, custom={"x": 1})) == []
 
 
 class FakeRedis:
@@ -289,12 +289,12 @@ async def test_recent_ids_falls_back_to_memory_when_redis_fails() -> None:
 
 
 def test_split_text_keeps_lines_whole() -> None:
-    assert zalo.split_text("Bước 1: nộp hồ sơ\nBước 2: nhận kết quả", 20) == [
+    assert common.split_text("Bước 1: nộp hồ sơ\nBước 2: nhận kết quả", 20) == [
         "Bước 1: nộp hồ sơ",
         "Bước 2: nhận kết quả",
     ]
-    assert zalo.split_text("   ", 10) == []
-    assert zalo.split_text("a" * 25, 10) == ["a" * 10, "a" * 10, "a" * 5]
+    assert common.split_text("   ", 10) == []
+    assert common.split_text("a" * 25, 10) == ["a" * 10, "a" * 10, "a" * 5]
 
 
 ZALO_FIELDS = ["timestamp", "app_id", "event_name", "sender", "recipient", "message", "user_id_by_app"]
