@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from assistant.load import TABLE_HEADER, LoadResult, load_once
+from assistant.servers import free_port, launch
 from assistant.settings import ROOT
 
 POSTGRES_ADMIN = os.environ.get("ASSISTANT_BENCH_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test")
@@ -96,8 +97,6 @@ def load_catalogue(env: dict[str, str]) -> None:
 @contextmanager
 def our_servers(database_url: str, work: Path, *, count: int = 1, redis_url: str | None = None) -> Iterator[tuple[list[str], list[int]]]:
     """``count`` ``assistant serve`` processes on ``database_url``; yields their URLs and process ids."""
-    from assistant.bench import free_port, launch
-
     env = _env(ASSISTANT_DATABASE_URL=database_url)
     if redis_url:
         env.update(ASSISTANT_REDIS_URL=redis_url, ASSISTANT_SESSION_SECRET=uuid.uuid4().hex * 2)
@@ -118,8 +117,6 @@ def our_servers(database_url: str, work: Path, *, count: int = 1, redis_url: str
 @contextmanager
 def stock_rasa(model: Path, catalogue_url: str, work: Path) -> Iterator[tuple[list[str], list[int], str]]:
     """``rasa run`` + ``rasa run actions`` serving ``model``; yields URLs, process ids and the tracker store URL."""
-    from assistant.bench import free_port
-
     rasa_port, actions_port = free_port(), free_port()
     store = work / "rasa-tracker.db"
     (work / "endpoints.yml").write_text(

@@ -351,7 +351,7 @@ def evaluate_conversations(path: Path, *, url: str | None = None, report: str | 
     if url:
         results = asyncio.run(run_against(conversations, url))
     else:
-        from assistant.bench import start_server
+        from assistant.servers import start_server
 
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from assistant.bench import free_port, launch
+from assistant.servers import free_port, launch
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 120.0

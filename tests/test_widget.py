@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.bench import free_port
+from assistant.servers import free_port
 from tests.browser import CHROMIUM, Browser
 from tests.conftest import TODAY
 from tests.live import ROOT, LiveServer

@@ -21,11 +21,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from assistant.bench import free_port
 from assistant.db.migrate import upgrade
 from assistant.db.models import LoginFailure
 from assistant.db.session import make_engine, session_scope
 from assistant.main import create_app
+from assistant.servers import free_port
 from assistant.settings import Settings
 from assistant.staff import add_staff_user
 from tests.postgres import throwaway_database
