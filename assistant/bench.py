@@ -139,10 +139,9 @@ def stock_model(work: Path) -> Path:
 
 def stock_comparison(work: Path) -> list[str]:
     """Accuracy, parse latency and load time: our pipeline vs the stock one, on the held-out set."""
-    from rasa.core.agent import Agent
-
-    from assistant.engine import latest_model
+    from assistant.engine import load_nlu_agent
     from assistant.evaluation import load_examples, parse_all, score
+    from assistant.model_store import latest_model
     from assistant.text.normalize import strip_diacritics
 
     examples = load_examples(HELDOUT)
@@ -150,7 +149,7 @@ def stock_comparison(work: Path) -> list[str]:
     rows = []
     for name, path in (("ours", latest_model(ROOT / "models")), ("stock", stock_model(work))):
         started = time.perf_counter()
-        agent = Agent.load(str(path))
+        agent = load_nlu_agent(path)
         load_s = time.perf_counter() - started
         loop = asyncio.new_event_loop()
         scores = score(examples, loop.run_until_complete(parse_all(agent, texts)))
@@ -194,8 +193,8 @@ def run_bench(
         scale_out: also two processes on PostgreSQL + Redis (skipped, with the reason, when unreachable).
     """
     from assistant.bench_loads import Loads, load_lines
-    from assistant.engine import latest_model
-    from assistant.model_store import load_nlu_agent
+    from assistant.engine import load_nlu_agent
+    from assistant.model_store import latest_model
 
     loads = loads or Loads()
     texts = heldout_texts()

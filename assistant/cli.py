@@ -13,7 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from assistant.model_store import data_hash, load_nlu_agent, model_path_for
+from assistant.engine import load_nlu_agent
+from assistant.model_store import data_hash, model_path_for
 from assistant.settings import ROOT, get_settings
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")

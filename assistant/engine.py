@@ -1,58 +1,53 @@
-"""ConversationEngine: the only module that talks to Rasa Core.
+"""ConversationEngine: the one door to Rasa Core.
 
-Channels call :meth:`ConversationEngine.handle` and get :class:`Reply` objects back; they never touch
-the Rasa ``Agent`` or trackers. Rasa's endpoints (tracker store, lock store, action server) come from
-:class:`~assistant.settings.Settings` here, so there is no ``endpoints.yml``.
+Channels call :meth:`ConversationEngine.handle` and get :class:`~assistant.replies.Reply` objects back; they
+never touch the Rasa ``Agent`` or trackers. Rasa's endpoints (tracker store, lock store, action server) come
+from :class:`~assistant.settings.Settings` here (translated by :mod:`assistant.rasa_stores`), so there is no
+``endpoints.yml``. Everything else that needs Rasa Core goes through this module too: loading a model for
+parsing only (:func:`load_nlu_agent`: the CLI, evaluation, bench) and telling a lock-store outage
+(:func:`lock_errors`). The two modules that patch Rasa on purpose are installed from here only:
+:mod:`assistant.rasa_actions` and :mod:`assistant.rasa_speedups`.
 
 Custom actions run in this process: Rasa's :class:`~rasa.core.actions.action.RemoteAction` is given no
-endpoint, and :func:`install_in_process_actions` makes such an action call the ``rasa_sdk`` ActionExecutor
-directly (no HTTP, no JSON encoding of the call). Only when ``ASSISTANT_ACTION_ENDPOINT`` is set do actions
-go to a separate action server, with ``ASSISTANT_ACTION_TOKEN`` as Rasa's endpoint ``token``. Either way an
-action that fails gives the citizen an apology and the hand-off button, never an empty reply.
+endpoint, and :func:`~assistant.rasa_actions.install_in_process_actions` makes such an action call the
+``rasa_sdk`` ActionExecutor directly. Only when ``ASSISTANT_ACTION_ENDPOINT`` is set do actions go to a separate
+action server, with ``ASSISTANT_ACTION_TOKEN`` as Rasa's endpoint ``token``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
-
-from sqlalchemy.engine import make_url
 
 from assistant.errors import ModelNotReady
-from assistant.settings import Settings
+from assistant.model_store import latest_model
+from assistant.rasa_actions import install_in_process_actions
+from assistant.rasa_stores import cache_trackers, delete_events, redis_lock_store_config, tracker_store_config
+from assistant.replies import Reply, replies_from, replies_of
+from assistant.settings import Settings, get_settings
+
+__all__ = [
+    "FORGET_ACTION",
+    "MAX_MESSAGE_CHARS",
+    "ConversationEngine",
+    "ForgetHook",
+    "GateCheck",
+    "PausedCheck",
+    "TurnHook",
+    "complete_parse",
+    "load_nlu_agent",
+    "lock_errors",
+]
 
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 2000
 """Longer messages are cut to this many characters before they reach Rasa."""
-
-
-@dataclass
-class Reply:
-    """One bot message, channel-neutral."""
-
-    recipient_id: str
-    text: str | None = None
-    buttons: list[dict[str, str]] = field(default_factory=list)
-    custom: dict[str, Any] | None = None
-
-    def as_rest(self) -> dict[str, Any]:
-        """The REST channel's JSON shape (Rasa's ``/webhooks/rest/webhook``)."""
-        out: dict[str, Any] = {"recipient_id": self.recipient_id}
-        if self.text is not None:
-            out["text"] = self.text
-        if self.buttons:
-            out["buttons"] = self.buttons
-        if self.custom is not None:
-            out["custom"] = self.custom
-        return out
-
 
 TurnHook = Callable[[Any, str], Awaitable[list[dict[str, Any]] | None]]
 """Called after each turn with the conversation's tracker and the channel name; may return messages to add."""
@@ -72,169 +67,29 @@ FORGET_ACTION = "action_delete_my_data"
 _answering: ContextVar[str | None] = ContextVar("answering", default=None)
 """The conversation whose message the bot may answer (its hand-off gate said so) in this task."""
 
-ACTION_FAILED_TEXT = (
-    "Xin lỗi, trợ lý gặp sự cố khi trả lời câu này. Bạn thử hỏi lại theo cách khác, "
-    "hoặc bấm “Gặp cán bộ” để cán bộ một cửa hỗ trợ bạn."
-)
-"""What the citizen reads when one of our actions fails (instead of an empty reply)."""
 
-HANDOFF_BUTTON = {"title": "Gặp cán bộ", "payload": "/request_human"}
-"""The hand-off offer sent with :data:`ACTION_FAILED_TEXT`."""
+def load_nlu_agent(model: str | Path | None = None) -> Any:
+    """Load the newest model (or ``model``) for parsing only: no tracker store, no actions.
 
-_executor: Any = None
-"""The rasa_sdk ActionExecutor that endpoint-less custom actions run on (see :func:`install_in_process_actions`)."""
-
-_original_remote_run: Any = None
-
-
-def install_in_process_actions(executor: Any) -> None:
-    """Run Rasa's custom actions that have no action endpoint through ``executor``, in this process.
-
-    Rasa builds a ``RemoteAction`` for every custom action (and every form's validation action); with no
-    endpoint it would refuse to run. Installed once per process (idempotent; the last executor wins), it
-    also turns an action failure on either path into :data:`ACTION_FAILED_TEXT` with the hand-off button.
-
-    Args:
-        executor: a ``rasa_sdk.executor.ActionExecutor`` with our actions registered; None when actions
-            run on a separate action server.
+    Raises:
+        SystemExit: no trained model (run ``assistant train``).
     """
-    global _executor, _original_remote_run
-    from rasa.core.actions.action import RemoteAction
+    os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import skops.io  # noqa: F401 - before Rasa and TensorFlow: see assistant/main.py
+    from rasa.core.agent import Agent
 
-    _executor = executor
-    if _original_remote_run is None:
-        _original_remote_run = RemoteAction.run
-        RemoteAction.run = _run_remote_action
-
-
-def uninstall_in_process_actions() -> None:
-    """Put Rasa's own ``RemoteAction.run`` back (tests)."""
-    global _executor, _original_remote_run
-    from rasa.core.actions.action import RemoteAction
-
-    if _original_remote_run is not None:
-        RemoteAction.run = _original_remote_run
-        _original_remote_run = None
-    _executor = None
+    path = Path(model) if model else latest_model(get_settings().models_dir)
+    if path is None or not path.exists():
+        raise SystemExit("no trained model: run `assistant train` first")
+    return Agent.load(str(path))
 
 
-async def _run_remote_action(self: Any, output_channel: Any, nlg: Any, tracker: Any, domain: Any) -> list[Any]:
-    """``RemoteAction.run``: in process without an endpoint; a failure becomes an apology with a hand-off offer."""
-    from rasa.core.actions.action import ActionExecutionRejection, create_bot_utterance
+def lock_errors() -> tuple[type[Exception], ...]:
+    """Rasa's errors for a conversation lock that could not be taken (Redis away): an outage, not a bug."""
+    from rasa.core.lock_store import LockError
 
-    try:
-        if self.action_endpoint is None and _executor is not None:
-            return await _run_in_process(self, output_channel, nlg, tracker, domain)
-        return list(await _original_remote_run(self, output_channel, nlg, tracker, domain))
-    except ActionExecutionRejection:
-        raise  # a form's validation refusing: Rasa predicts another action, as with an action server
-    except Exception:  # noqa: BLE001 - the citizen gets an answer whatever went wrong in our action
-        logger.exception("action %s failed in conversation %s", self.name(), tracker.sender_id)
-        return [create_bot_utterance({"text": ACTION_FAILED_TEXT, "buttons": [dict(HANDOFF_BUTTON)]})]
-
-
-_domain_dicts: dict[int, tuple[Any, dict[str, Any]]] = {}
-
-
-def _domain_dict(domain: Any) -> dict[str, Any]:
-    """``domain.as_dict()`` made once per domain (Rasa would rebuild it on every action call)."""
-    cached = _domain_dicts.get(id(domain))
-    if cached is None or cached[0] is not domain:
-        _domain_dicts.clear()
-        cached = _domain_dicts[id(domain)] = (domain, domain.as_dict())
-    return cached[1]
-
-
-async def _run_in_process(self: Any, output_channel: Any, nlg: Any, tracker: Any, domain: Any) -> list[Any]:
-    """Run one custom action on the executor: Rasa's action-server call and answer, without HTTP."""
-    import rasa
-    from rasa.core.actions.action import ActionExecutionRejection
-    from rasa.shared.core import events
-    from rasa.shared.core.trackers import EventVerbosity
-    from rasa_sdk.interfaces import ActionExecutionRejection as SdkRejection
-    from rasa_sdk.interfaces import ActionNotFoundException
-
-    call = {
-        "next_action": self.name(),
-        "sender_id": tracker.sender_id,
-        "tracker": tracker.current_state(EventVerbosity.ALL),
-        "domain": _domain_dict(domain),
-        "version": rasa.__version__,
-    }
-    try:
-        response = await _executor.run(call) or {}
-    except SdkRejection as e:
-        raise ActionExecutionRejection(e.action_name, e.message) from e
-    except ActionNotFoundException as e:
-        raise RuntimeError(f"custom action {e.action_name!r} is not registered") from e
-    self._validate_action_result(response)
-    bot_messages = await self._utter_responses(response.get("responses", []), output_channel, nlg, tracker)
-    return list(bot_messages) + list(events.deserialise_events(response.get("events", [])))
-
-
-def latest_model(models_dir: Path) -> Path | None:
-    """Return the newest ``*.tar.gz`` model in ``models_dir``, or None."""
-    models = sorted(models_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
-    return models[-1] if models else None
-
-
-def tracker_store_config(database_url: str) -> dict[str, Any]:
-    """Translate our SQLAlchemy URL into Rasa's SQL tracker store settings."""
-    url = make_url(database_url)
-    config: dict[str, Any] = {"type": "sql", "dialect": url.drivername, "db": url.database}
-    if url.drivername.startswith("sqlite"):
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        return config
-    config.update(
-        url=url.host or "localhost",  # Rasa passes the endpoint's url as the SQL host
-        port=url.port,
-        username=url.username,
-        password=url.password,
-        query=dict(url.query) or None,
-    )
-    return config
-
-
-def cache_trackers(tracker_store: Any, settings: Settings) -> Any:
-    """Put a :class:`~assistant.tracker_cache.TrackerCache` on Rasa's SQL tracker store; None for other stores.
-
-    On SQLite the store also gets our engine (:func:`assistant.db.session.make_engine`: WAL journal,
-    ``synchronous=NORMAL``, pooled connections) instead of Rasa's (a new connection and an fsync per turn).
-    """
-    from assistant.tracker_cache import TrackerCache
-
-    store = getattr(tracker_store, "_tracker_store", tracker_store)
-    if not hasattr(store, "session_scope") or settings.tracker_cache_size < 0:
-        return None
-    if store.engine.url.get_backend_name() == "sqlite":
-        from sqlalchemy.orm import sessionmaker
-
-        from assistant.db.session import make_engine
-
-        rasa_engine, store.engine = store.engine, make_engine(settings.database_url)
-        store.sessionmaker = sessionmaker(bind=store.engine)
-        rasa_engine.dispose()
-    return TrackerCache(store, size=settings.tracker_cache_size).install()
-
-
-def _delete_events(store: Any, sender_id: str) -> None:
-    """Delete a conversation's rows from Rasa's SQL tracker store (on a worker thread)."""
-    with store.session_scope() as session:
-        session.query(store.SQLEvent).filter_by(sender_id=sender_id).delete()
-        session.commit()
-
-
-def redis_lock_store_config(redis_url: str) -> dict[str, Any]:
-    """Translate ``redis://[:password@]host:port/db`` into Rasa's Redis lock store settings."""
-    parts = urlsplit(redis_url)
-    return {
-        "type": "redis",
-        "url": parts.hostname or "localhost",
-        "port": parts.port or 6379,
-        "db": int(parts.path.strip("/") or 0),
-        "password": parts.password,
-        "key_prefix": "assistant",
-    }
+    return (LockError,)
 
 
 class ConversationEngine:
@@ -404,7 +259,7 @@ class ConversationEngine:
             gate = await self._gate(sender_id, text[:MAX_MESSAGE_CHARS])
             if gate.hold:
                 return await self._hold(message, gate.replies)
-            before = _replies(sender_id, gate.replies)
+            before = replies_from(sender_id, gate.replies)
         elif self._is_paused is not None and await self._is_paused(sender_id):
             return await self._hold(message, [])
         token = _answering.set(sender_id)
@@ -421,7 +276,7 @@ class ConversationEngine:
             if tracker is not None:
                 try:
                     notices = await self._after_turn(tracker, channel)
-                    after = _replies(sender_id, notices or [])
+                    after = replies_from(sender_id, notices or [])
                 except Exception:  # noqa: BLE001 - bookkeeping must never lose the citizen's answer
                     logger.exception("after-turn hook failed for a conversation")
         if forget_now:
@@ -439,7 +294,7 @@ class ConversationEngine:
                 tracker.update(BotUttered(reply.get("text"), data={"buttons": reply.get("buttons") or []}))
             await self._agent.tracker_store.save(tracker)
         self._saved.pop(sender_id, None)  # no after-turn hook here: do not keep it
-        return _replies(sender_id, replies)
+        return replies_from(sender_id, replies)
 
     async def note(self, sender_id: str, text: str) -> None:
         """Hand the conversation back to the bot with a message to the citizen in it (a hand-off that timed out)."""
@@ -458,7 +313,7 @@ class ConversationEngine:
         store = getattr(self._agent.tracker_store, "_tracker_store", self._agent.tracker_store)
         async with self._agent.lock_store.lock(sender_id):
             if hasattr(store, "session_scope"):  # Rasa's SQLTrackerStore
-                await asyncio.to_thread(_delete_events, store, sender_id)
+                await asyncio.to_thread(delete_events, store, sender_id)
             elif isinstance(getattr(store, "store", None), dict):  # Rasa's InMemoryTrackerStore
                 store.store.pop(sender_id, None)
         self._saved.pop(sender_id, None)
@@ -515,11 +370,6 @@ class ConversationEngine:
         return float(event.timestamp)
 
 
-def _replies(sender_id: str, messages: list[dict[str, Any]]) -> list[Reply]:
-    """Our own messages (``{"text", "buttons"?}``) as replies."""
-    return [Reply(recipient_id=sender_id, text=m.get("text"), buttons=list(m.get("buttons") or [])) for m in messages]
-
-
 def _ran_this_turn(tracker: Any, action_name: str) -> bool:
     """True when ``action_name`` ran after the conversation's latest user message."""
     for event in reversed(list(tracker.events)):
@@ -529,29 +379,6 @@ def _ran_this_turn(tracker: Any, action_name: str) -> bool:
         if kind == "action" and getattr(event, "action_name", None) == action_name:
             return True
     return False
-
-
-def replies_of(messages: list[dict[str, Any]], sender_id: str) -> list[Reply]:
-    """Rasa's collected output as replies, each message's answer metadata on the message itself.
-
-    Rasa sends a message's ``custom`` payload as a message of its own right after the text; it is put back
-    on the text it belongs to, so channels that show only text never see an empty bubble.
-    """
-    replies: list[Reply] = []
-    for m in messages:
-        custom = m.get("custom")
-        if custom is not None and m.get("text") is None and not m.get("buttons") and replies and replies[-1].custom is None:
-            replies[-1].custom = custom
-            continue
-        replies.append(
-            Reply(
-                recipient_id=m.get("recipient_id", sender_id),
-                text=m.get("text"),
-                buttons=list(m.get("buttons") or []),
-                custom=custom,
-            )
-        )
-    return replies
 
 
 def complete_parse(parsed: dict[str, Any], text: str) -> dict[str, Any]:

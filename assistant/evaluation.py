@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from assistant.model_store import load_nlu_agent
+from assistant.engine import load_nlu_agent
 from assistant.report_sections import kept_section
 from assistant.text.normalize import strip_diacritics
 

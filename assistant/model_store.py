@@ -1,4 +1,4 @@
-"""Where trained models live and how one is loaded for parsing: shared by the CLI, bench and evaluation.
+"""Where trained models live: shared by the CLI, bench, evaluation and the engine (which loads them).
 
 A model is named by the hash of everything it was trained from (:func:`data_hash`), so ``assistant train
 --if-stale`` knows when the data changed, and ``make test`` trains once per data change.
@@ -11,13 +11,11 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
-from typing import Any
 
-from assistant.settings import ROOT, get_settings
+from assistant.settings import ROOT
 
-__all__ = ["MODEL_INPUTS", "data_hash", "load_nlu_agent", "model_path_for"]
+__all__ = ["MODEL_INPUTS", "data_hash", "latest_model", "model_path_for"]
 
 #: What a trained model depends on: data, records (aliases) and the code of our NLU components.
 MODEL_INPUTS = ("nlu_data", "procedures", "assistant/nlu", "assistant/text")
@@ -39,20 +37,7 @@ def model_path_for(models_dir: Path, digest: str) -> Path:
     return models_dir / f"model-{digest}.tar.gz"
 
 
-def load_nlu_agent(model: str | None = None) -> Any:
-    """Load the newest model (or ``model``) for parsing only: no tracker store, no actions.
-
-    Raises:
-        SystemExit: no trained model (run ``assistant train``).
-    """
-    os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import skops.io  # noqa: F401 - before Rasa and TensorFlow: see assistant/main.py
-    from rasa.core.agent import Agent
-
-    from assistant.engine import latest_model
-
-    path = Path(model) if model else latest_model(get_settings().models_dir)
-    if path is None or not path.exists():
-        raise SystemExit("no trained model: run `assistant train` first")
-    return Agent.load(str(path))
+def latest_model(models_dir: Path) -> Path | None:
+    """Return the newest ``*.tar.gz`` model in ``models_dir``, or None."""
+    models = sorted(models_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    return models[-1] if models else None

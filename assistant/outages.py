@@ -14,6 +14,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InvalidatePoolError
 
+from assistant.engine import lock_errors
+
 __all__ = ["OUTAGE_TEXT", "install", "outage_errors"]
 
 logger = logging.getLogger(__name__)
@@ -35,10 +37,8 @@ def outage_errors() -> tuple[type[Exception], ...]:
     except ImportError:  # pragma: no cover - redis comes with Rasa
         pass
     try:
-        from rasa.core.lock_store import LockError  # Redis away while taking a conversation's lock
-
-        errors.append(LockError)
-    except ImportError:  # pragma: no cover
+        errors += lock_errors()  # Redis away while taking a conversation's lock
+    except ImportError:  # pragma: no cover - rasa is a dependency
         pass
     return tuple(errors)
 

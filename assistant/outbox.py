@@ -32,7 +32,7 @@ from assistant.channels.rest import NO_WORDS_REPLY, handle_text
 from assistant.channels.zalo_send import post_zalo, zalo_messages
 from assistant.db.models import OutboxRow, utcnow
 from assistant.db.session import session_scope
-from assistant.engine import Reply
+from assistant.replies import Reply
 from assistant.settings import Settings
 
 __all__ = [

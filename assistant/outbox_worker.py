@@ -14,9 +14,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from assistant.engine import Reply
 from assistant.handoff import TIMEOUT_TEXT
 from assistant.outbox import answer_event, deliver, due_rows, platform_of, queue_replies
+from assistant.replies import Reply
 
 __all__ = ["OutboxWorker", "tell_timed_out"]
 

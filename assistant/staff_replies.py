@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from assistant.engine import Reply
+from assistant.replies import Reply
 from assistant.settings import Settings
 
 __all__ = [

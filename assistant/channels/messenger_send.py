@@ -16,7 +16,7 @@ import httpx
 from fastapi import FastAPI
 
 from assistant.channels.common import CHOOSE_TEXT, post_to_platform, secret, split_text
-from assistant.engine import Reply
+from assistant.replies import Reply
 from assistant.settings import Settings
 
 __all__ = ["MESSENGER_MAX_TEXT", "messenger_messages", "post_messenger", "quick_replies", "redact_httpx_log"]

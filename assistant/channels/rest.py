@@ -9,9 +9,10 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, constr
 
 from assistant.channels.common import conversation_id
-from assistant.engine import ConversationEngine, Reply, complete_parse
+from assistant.engine import ConversationEngine, complete_parse
 from assistant.errors import ModelNotReady
 from assistant.metrics import TURN_SECONDS
+from assistant.replies import Reply
 
 router = APIRouter(tags=["channels"])
 logger = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from assistant.channels.common import CHOOSE_TEXT, Refused, Retriable, post_to_platform, secret, split_text
 from assistant.channels.zalo_token import EXPIRED_TOKEN_ERROR, current_tokens
-from assistant.engine import Reply
+from assistant.replies import Reply
 from assistant.settings import Settings
 
 __all__ = ["MORE_CHOICES_TEXT", "ZALO_MAX_TEXT", "post_zalo", "zalo_buttons", "zalo_messages"]

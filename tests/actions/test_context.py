@@ -8,7 +8,7 @@ import pytest
 from rasa_sdk.events import SlotSet
 
 from actions.procedures import CONFIRM_BELOW, ActionAnswerProcedure
-from assistant.engine import replies_of
+from assistant.replies import replies_of
 
 
 def parse(key: str | None, confidence: float = 0.95, aspect: str | None = "overview") -> dict[str, Any]:

@@ -91,7 +91,7 @@ def test_sequential_graph_run_parses_and_predicts_as_dask() -> None:
     from rasa.shared.core.events import ActionExecuted, UserUttered
     from rasa.shared.core.trackers import DialogueStateTracker
 
-    from assistant.engine import latest_model
+    from assistant.model_store import latest_model
     from assistant.settings import ROOT
 
     path = latest_model(ROOT / "models")
@@ -187,7 +187,7 @@ def test_payload_parses_are_kept_and_equal_to_fresh_ones() -> None:
     from rasa.core.agent import Agent
     from rasa.core.channels.channel import UserMessage
 
-    from assistant.engine import latest_model
+    from assistant.model_store import latest_model
     from assistant.settings import ROOT
 
     path = latest_model(ROOT / "models")

@@ -13,9 +13,9 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from assistant.channels.rest import handle_text
 from assistant.db.models import Handoff
 from assistant.db.session import session_scope
-from assistant.engine import Reply
 from assistant.main import create_app
 from assistant.metrics import counting
+from assistant.replies import Reply
 from assistant.settings import Settings
 
 TOKEN = "metrics-token-for-tests"

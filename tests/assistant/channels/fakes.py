@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from assistant.engine import Reply
+from assistant.replies import Reply
 
 Answer = Callable[[int], dict[str, Any]]
 

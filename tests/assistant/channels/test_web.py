@@ -19,8 +19,8 @@ from assistant.channels.web_auth import conversation_of_token, new_conversation,
 from assistant.channels.web_history import history_from_events
 from assistant.db.models import Handoff
 from assistant.db.session import session_scope
-from assistant.engine import Reply
 from assistant.main import create_app
+from assistant.replies import Reply
 from assistant.settings import Settings, parse_origins
 
 PORTAL = "https://dichvucong.example.gov.vn"

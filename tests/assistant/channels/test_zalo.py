@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 
 from assistant.channels import common, zalo, zalo_send
 from assistant.channels.rest import NO_WORDS_REPLY
-from assistant.engine import Reply
 from assistant.main import create_app
 from assistant.outbox_worker import OutboxWorker
+from assistant.replies import Reply
 from assistant.settings import Settings
 from tests.assistant.channels.fakes import FakeEngine, FakePlatform
 

@@ -1,4 +1,4 @@
-"""Our custom actions run in process (assistant/engine.py): Rasa's RemoteAction without an endpoint or HTTP."""
+"""Our custom actions run in process (assistant/rasa_actions.py): Rasa's RemoteAction without an endpoint or HTTP."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from rasa_sdk import Action
 from rasa_sdk.executor import ActionExecutor
 from rasa_sdk.interfaces import ActionExecutionRejection as SdkRejection
 
-from assistant import engine
+from assistant import rasa_actions
 
 DOMAIN = Domain.from_dict({"slots": {"procedure": {"type": "text", "mappings": [{"type": "custom"}]}}})
 
@@ -52,9 +52,9 @@ def executor() -> Iterator[ActionExecutor]:
     executor = ActionExecutor()
     for action in (Answer, Broken, Rejecting):
         executor.register_action(action)
-    engine.install_in_process_actions(executor)
+    rasa_actions.install_in_process_actions(executor)
     yield executor
-    engine.uninstall_in_process_actions()
+    rasa_actions.uninstall_in_process_actions()
 
 
 async def run(name: str) -> list[Any]:
@@ -63,50 +63,50 @@ async def run(name: str) -> list[Any]:
     return await RemoteAction(name, None).run(CollectingOutputChannel(), nlg, tracker, DOMAIN)
 
 
-async def test_engine_action_runs_in_process_without_endpoint(executor: ActionExecutor) -> None:
+async def test_rasa_actions_action_runs_in_process_without_endpoint(executor: ActionExecutor) -> None:
     events = await run("action_answer")
     assert isinstance(events[0], BotUttered) and events[0].text == "Chào rest:citizen-9"
     assert events[0].data["buttons"] == [{"title": "Tiếp", "payload": "/next"}]
     assert events[1:] == [SlotSet("procedure", "ho-chieu")]
 
 
-async def test_engine_action_that_raises_gives_apology_and_handoff(
+async def test_rasa_actions_action_that_raises_gives_apology_and_handoff(
     executor: ActionExecutor, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.ERROR, logger="assistant.engine"):
+    with caplog.at_level(logging.ERROR, logger="assistant.rasa_actions"):
         [event] = await run("action_broken")
-    assert event.text == engine.ACTION_FAILED_TEXT
-    assert event.data["buttons"] == [engine.HANDOFF_BUTTON]
+    assert event.text == rasa_actions.ACTION_FAILED_TEXT
+    assert event.data["buttons"] == [rasa_actions.HANDOFF_BUTTON]
     assert "action_broken failed in conversation rest:citizen-9" in caplog.text
 
 
-async def test_engine_unknown_action_gives_apology_not_silence(executor: ActionExecutor) -> None:
+async def test_rasa_actions_unknown_action_gives_apology_not_silence(executor: ActionExecutor) -> None:
     [event] = await run("action_not_registered")
-    assert event.text == engine.ACTION_FAILED_TEXT
+    assert event.text == rasa_actions.ACTION_FAILED_TEXT
 
 
-async def test_engine_rejection_reaches_rasa_as_its_own(executor: ActionExecutor) -> None:
+async def test_rasa_actions_rejection_reaches_rasa_as_its_own(executor: ActionExecutor) -> None:
     with pytest.raises(ActionExecutionRejection):
         await run("action_rejecting")
 
 
-async def test_engine_unreachable_action_server_gives_apology() -> None:
+async def test_rasa_actions_unreachable_action_server_gives_apology() -> None:
     from rasa.utils.endpoints import EndpointConfig
 
-    engine.install_in_process_actions(None)
+    rasa_actions.install_in_process_actions(None)
     try:
         tracker = DialogueStateTracker("rest:citizen-9", DOMAIN.slots)
         action = RemoteAction("action_answer", EndpointConfig(url="http://127.0.0.1:9/webhook", token="t"))
         [event] = await action.run(CollectingOutputChannel(), TemplatedNaturalLanguageGenerator({}), tracker, DOMAIN)
     finally:
-        engine.uninstall_in_process_actions()
-    assert event.text == engine.ACTION_FAILED_TEXT
+        rasa_actions.uninstall_in_process_actions()
+    assert event.text == rasa_actions.ACTION_FAILED_TEXT
 
 
-def test_engine_uninstall_restores_rasa() -> None:
+def test_rasa_actions_uninstall_restores_rasa() -> None:
     original = RemoteAction.run
-    engine.install_in_process_actions(ActionExecutor())
-    engine.install_in_process_actions(ActionExecutor())
+    rasa_actions.install_in_process_actions(ActionExecutor())
+    rasa_actions.install_in_process_actions(ActionExecutor())
     assert RemoteAction.run is not original
-    engine.uninstall_in_process_actions()
+    rasa_actions.uninstall_in_process_actions()
     assert RemoteAction.run is original
