@@ -3,8 +3,8 @@
 Actions do not write to the database: ``action_handoff`` pauses the conversation (Rasa's
 ``ConversationPaused``) and ``action_save_rating`` sets ``feedback_rating``. After every turn the engine
 calls :meth:`HandoffService.after_turn`, which records a :class:`~assistant.db.models.Handoff` (channel,
-user, procedure, step, answers, last messages) or a :class:`~assistant.db.models.Feedback` from those
-events, and tells the citizen their place in the queue.
+user, procedure, step, answers, last messages) or a :class:`~assistant.db.models.Feedback` (through
+:mod:`assistant.feedback`) from those events, and tells the citizen their place in the queue.
 
 **One source of truth.** Whether a conversation is with staff is the hand-off row, nothing else: before every
 message the engine asks :meth:`HandoffService.gate`. An open or claimed ``chat`` hand-off holds the message for
@@ -17,7 +17,7 @@ the citizen's next message).
 
 **Out of desk hours** (``desk_hours``) a hand-off is a ``callback``: the bot asks whether the citizen agrees to
 leave a phone number or an e-mail, collects it, confirms it masked, and answers again meanwhile; staff see the
-request in the queue and call back.
+request in the queue and call back (:mod:`assistant.after_hours`).
 
 **Claims** are one conditional UPDATE: an officer takes an open hand-off, or one they already hold; two
 officers can never both hold it.
@@ -27,29 +27,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Engine
 
-from assistant.db.models import Feedback, Handoff, HandoffStatus, utcnow
+from assistant.after_hours import collect_step, consent_question, contact_saved, parse_desk_hours, within_desk_hours
+from assistant.db.models import Handoff, HandoffStatus, utcnow
 from assistant.db.session import session_scope
-from assistant.logs import mask_pii
-from assistant.text.normalize import fold
+from assistant.feedback import save_comment, save_feedback
 
 logger = logging.getLogger(__name__)
 # The tables' columns, for SQL expressions (the models' attributes are annotated with their Python types).
-_FEEDBACK = Feedback.__table__.c
 _HANDOFF = Handoff.__table__.c
 
 LAST_MESSAGES = 12
-VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 ACTIVE = (HandoffStatus.open.value, HandoffStatus.claimed.value)
 
 QUEUE_TEXT = "Bạn đang ở vị trí số {position} trong hàng chờ gặp cán bộ."
@@ -57,27 +53,6 @@ TIMEOUT_TEXT = (
     "Xin lỗi, hiện chưa có cán bộ nào trả lời được bạn. Trợ lý ảo tiếp tục hỗ trợ bạn; "
     "bạn có thể bấm “Gặp cán bộ” lần nữa sau ít phút."
 )
-CONSENT_TEXT = (
-    "Hiện đang ngoài giờ làm việc của bộ phận một cửa ({hours}). Bạn có đồng ý để lại số điện thoại hoặc email "
-    "để cán bộ liên hệ lại trong giờ làm việc không? Thông tin này chỉ dùng để gọi lại cho bạn."
-)
-CONSENT_BUTTONS = [{"title": "Đồng ý", "payload": "/affirm"}, {"title": "Không, cảm ơn", "payload": "/deny"}]
-ASK_CONTACT_TEXT = "Mời bạn nhập số điện thoại hoặc địa chỉ email để cán bộ liên hệ lại."
-BAD_CONTACT_TEXT = (
-    "Mình chưa nhận ra số điện thoại hay email trong tin nhắn này. Bạn nhập lại giúp mình (ví dụ 0912345678 "
-    "hoặc ten@example.com), hoặc bấm “Thôi” nếu không muốn để lại."
-)
-CANCEL_BUTTON = [{"title": "Thôi", "payload": "/deny"}]
-CONTACT_SAVED_TEXT = (
-    "Cảm ơn bạn. Cán bộ sẽ liên hệ lại qua {contact} trong giờ làm việc. Trong lúc chờ, trợ lý ảo vẫn hỗ trợ bạn."
-)
-DECLINED_TEXT = "Vâng ạ. Bạn có thể nhắn “gặp cán bộ” trong giờ làm việc; trong lúc này trợ lý ảo vẫn hỗ trợ bạn."
-
-_YES = {"/affirm", "co", "dong y", "ok", "oke", "vang", "u", "uh", "yes", "duoc", "co a", "dong y a", "vang a"}
-_NO = {"/deny", "khong", "ko", "k", "thoi", "no", "khong can", "khong a", "thoi a", "huy"}
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(r"(?<!\d)(?:\+?84|0)(?:[\s.-]?\d){8,10}(?!\d)")
-_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
 @dataclass
@@ -93,76 +68,6 @@ class Gate:
 
     hold: bool = False
     replies: list[dict[str, Any]] = field(default_factory=list)
-
-
-def parse_desk_hours(spec: str) -> list[tuple[set[int], list[tuple[time, time]]]]:
-    """Parse ``mon-fri 07:30-11:30,13:30-17:00; sat 07:30-11:30`` into (weekdays, time ranges) groups.
-
-    Raises:
-        ValueError: the text is not in that form.
-    """
-    groups: list[tuple[set[int], list[tuple[time, time]]]] = []
-    for part in spec.split(";"):
-        part = part.strip().lower()
-        if not part:
-            continue
-        days_text, _, ranges_text = part.partition(" ")
-        days: set[int] = set()
-        for chunk in days_text.split(","):
-            first, _, last = chunk.partition("-")
-            if first not in _DAYS or (last and last not in _DAYS):
-                raise ValueError(f"desk hours: unknown day in {part!r}")
-            a, b = _DAYS.index(first), _DAYS.index(last or first)
-            days.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
-        ranges: list[tuple[time, time]] = []
-        for chunk in ranges_text.replace(" ", "").split(","):
-            start, _, end = chunk.partition("-")
-            try:
-                ranges.append((time.fromisoformat(start.zfill(5)), time.fromisoformat(end.zfill(5))))
-            except ValueError as e:
-                raise ValueError(f"desk hours: bad time range {chunk!r}") from e
-        groups.append((days, ranges))
-    return groups
-
-
-def within_desk_hours(spec: str, now: datetime) -> bool:
-    """True when ``now`` (any timezone) falls in the desk hours, read in Vietnam time; always True for ``""``."""
-    groups = parse_desk_hours(spec)
-    if not groups:
-        return True
-    local = now.astimezone(VIETNAM)
-    return any(
-        local.weekday() in days and any(start <= local.time() < end for start, end in ranges) for days, ranges in groups
-    )
-
-
-def find_contact(text: str) -> str | None:
-    """The first e-mail address or Vietnamese phone number in ``text`` (a phone number without separators)."""
-    email = _EMAIL.search(text)
-    if email:
-        return email.group(0)
-    phone = _PHONE.search(text)
-    if phone:
-        return re.sub(r"[\s.-]", "", phone.group(0))
-    return None
-
-
-def mask_contact(contact: str) -> str:
-    """A contact as shown to the citizen and in logs: ``091****678``, ``n***@example.com``."""
-    if "@" in contact:
-        name, _, domain = contact.partition("@")
-        return f"{name[:1]}***@{domain}"
-    return mask_pii(contact)
-
-
-def _answer_of(text: str) -> str | None:
-    """``yes``/``no`` for a consent answer (button payload or words), else None."""
-    words = fold(text).strip(" .!?")
-    if words.startswith("/affirm") or words in _YES:
-        return "yes"
-    if words.startswith("/deny") or words in _NO:
-        return "no"
-    return None
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -213,7 +118,7 @@ def summarize(tracker: Any) -> str:
 
 
 class HandoffService:
-    """Creates, gates, claims, times out and lists hand-offs; records feedback.
+    """Creates, gates, claims, times out and lists hand-offs; records feedback (:mod:`assistant.feedback`).
 
     Args:
         engine: our database.
@@ -272,9 +177,9 @@ class HandoffService:
             if getattr(event, "type_name", None) != "slot" or not event.value:
                 continue
             if event.key == "feedback_rating":
-                await asyncio.to_thread(partial(self.save_feedback, tracker, channel, rating=int(event.value)))
+                await asyncio.to_thread(partial(save_feedback, self._engine, tracker, channel, rating=int(event.value)))
             elif event.key == "feedback_comment":
-                await asyncio.to_thread(partial(self.save_comment, tracker, channel, comment=str(event.value)))
+                await asyncio.to_thread(partial(save_comment, self._engine, tracker, channel, comment=str(event.value)))
         return notices
 
     def create(self, tracker: Any, channel: str) -> int:
@@ -320,9 +225,9 @@ class HandoffService:
             if handoff is None:
                 return []
             if handoff.mode == "callback" and handoff.callback_contact:
-                return [{"text": CONTACT_SAVED_TEXT.format(contact=mask_contact(handoff.callback_contact))}]
+                return [contact_saved(handoff.callback_contact)]
             if handoff.mode == "callback":
-                return [{"text": CONSENT_TEXT.format(hours=self._hours_text), "buttons": list(CONSENT_BUTTONS)}]
+                return [consent_question(self._hours_text)]
         position = self.queue_position(handoff_id)
         return [{"text": QUEUE_TEXT.format(position=position)}] if position else []
 
@@ -366,39 +271,8 @@ class HandoffService:
                         return Gate(replies=[{"text": TIMEOUT_TEXT}])
                     return Gate()
                 return Gate(hold=True)
-            return self._collect(handoff, text)
-
-    def _collect(self, handoff: Handoff, text: str) -> Gate:
-        """One step of the out-of-hours call-back: consent, then the contact (``handoff`` is in a session)."""
-        state = handoff.callback_state
-        if state == "consent":
-            answer = _answer_of(text)
-            if answer == "yes":
-                handoff.callback_state = "contact"
-                return Gate(hold=True, replies=[{"text": ASK_CONTACT_TEXT, "buttons": list(CANCEL_BUTTON)}])
-            if answer == "no":
-                handoff.callback_state = "declined"
-                handoff.status = HandoffStatus.closed.value
-                handoff.closed_reason = "declined"
-                return Gate(hold=True, replies=[{"text": DECLINED_TEXT}])
-            return Gate(
-                hold=True,
-                replies=[{"text": CONSENT_TEXT.format(hours=self._hours_text), "buttons": list(CONSENT_BUTTONS)}],
-            )
-        if state == "contact":
-            contact = find_contact(text)
-            if contact is not None:
-                handoff.callback_state = "done"
-                handoff.callback_contact = contact
-                logger.info("hand-off %s: call-back contact %s left", handoff.id, mask_contact(contact))
-                return Gate(hold=True, replies=[{"text": CONTACT_SAVED_TEXT.format(contact=mask_contact(contact))}])
-            if _answer_of(text) == "no":
-                handoff.callback_state = "declined"
-                handoff.status = HandoffStatus.closed.value
-                handoff.closed_reason = "declined"
-                return Gate(hold=True, replies=[{"text": DECLINED_TEXT}])
-            return Gate(hold=True, replies=[{"text": BAD_CONTACT_TEXT, "buttons": list(CANCEL_BUTTON)}])
-        return Gate()  # contact left (staff will call back) or declined: the bot answers meanwhile
+            replies = collect_step(handoff, text, hours_text=self._hours_text)
+            return Gate() if replies is None else Gate(hold=True, replies=replies)
 
     def _expire(self, session: Any, handoff_id: int, now: datetime) -> bool:
         """Close one expired chat hand-off, unless staff acted or closed it meanwhile (conditional UPDATE)."""
@@ -476,38 +350,6 @@ class HandoffService:
             if handoff is not None:
                 session.expunge(handoff)
             return handoff, held
-
-    def save_feedback(self, tracker: Any, channel: str, *, rating: int, comment: str | None = None) -> None:
-        """Store a 1–5 rating for the conversation's procedure."""
-        if not 1 <= rating <= 5:
-            return
-        with session_scope(self._engine) as session:
-            session.add(
-                Feedback(
-                    sender_id=tracker.sender_id,
-                    channel=channel,
-                    procedure_key=tracker.get_slot("procedure"),
-                    rating=rating,
-                    comment=comment,
-                )
-            )
-
-    def save_comment(self, tracker: Any, channel: str, *, comment: str) -> None:
-        """Attach a comment to the conversation's latest rating of this procedure, or store it alone."""
-        procedure = tracker.get_slot("procedure")
-        with session_scope(self._engine) as session:
-            latest = session.execute(
-                select(Feedback)
-                .where(Feedback.sender_id == tracker.sender_id, _FEEDBACK.comment.is_(None))
-                .order_by(_FEEDBACK.created_at.desc(), _FEEDBACK.id.desc())
-                .limit(1)
-            ).scalar_one_or_none()
-            if latest is not None and latest.procedure_key == procedure:
-                latest.comment = comment[:2000]
-                return
-            session.add(
-                Feedback(sender_id=tracker.sender_id, channel=channel, procedure_key=procedure, comment=comment[:2000])
-            )
 
     async def is_paused(self, sender_id: str) -> bool:
         """True while staff have the conversation (an open or claimed chat hand-off): the bot is silent."""

@@ -15,10 +15,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
+from assistant.after_hours import within_desk_hours
 from assistant.db.migrate import upgrade
 from assistant.db.models import Handoff
 from assistant.db.session import make_engine, session_scope
-from assistant.handoff import TIMEOUT_TEXT, HandoffService, within_desk_hours
+from assistant.handoff import TIMEOUT_TEXT, HandoffService
 from tests.postgres import POSTGRES_URL, unavailable
 
 #: Monday 8 December 2026, 09:00 in Vietnam (02:00 UTC): desk hours.
