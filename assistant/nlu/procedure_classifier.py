@@ -18,6 +18,10 @@ hand-written cue features of :mod:`assistant.nlu.aspect_cues`; it also learns fr
 examples composed by :mod:`assistant.nlu.composition`. Training examples come from ``ask_procedure``
 examples whose intent metadata carries ``procedure`` and ``aspect`` labels, plus every name and alias in
 ``procedures/*.yml``.
+
+This module is the Rasa component (training data in, parse properties out, and when a message that another
+intent won is a procedure question after all); the models are fitted and applied in
+:mod:`assistant.nlu.procedure_models`, procedure names are found by :mod:`assistant.nlu.alias_matcher`.
 """
 
 from __future__ import annotations
@@ -29,7 +33,6 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
-import yaml
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -37,13 +40,10 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
-from scipy.sparse import csr_matrix, hstack
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.svm import LinearSVC
 
-from assistant.nlu.aspect_cues import cue_features, cue_groups
-from assistant.nlu.composition import compose
+from assistant.nlu.alias_matcher import FILLERS, SWITCH_FRAME, SWITCH_TAIL, AliasMatcher, read_aliases
+from assistant.nlu.aspect_cues import cue_groups
+from assistant.nlu.procedure_models import fit_state, predict
 from assistant.text.normalize import expand_abbreviations
 
 logger = logging.getLogger(__name__)
@@ -58,18 +58,9 @@ NO_PROCEDURE = "_none"
 #: The confidence given to the one procedure a switch frame names ("còn X thì sao"), whatever the model said.
 SWITCH_CONFIDENCE = 0.9
 _MODEL_FILE = "procedure_classifier.pkl"
-# Words that may surround a bare procedure name without making it something else: "căn cước ạ", "ad ơi hộ chiếu?"
-_FILLERS = frozenset("a ad admin ah ha oi nhe nha voi vay z the sao thi con hoi ve cho em minh toi".split())
 # Intents a plain aspect cue never turns into a procedure question, and the cues that are plain enough.
 _NEVER_OVERRIDDEN = frozenset({"request_human", "restart", "next_step", "previous_step", "repeat_step"})
 _PLAIN_ASPECTS = frozenset({"fee", "documents", "processing_time", "where", "result"})
-# What may surround a procedure's name in a follow-up that asks no aspect of its own, so the aspect asked
-# last carries over: "còn đổi bằng lái thì sao", "thế hộ chiếu thì", "không phải, ý em là khai sinh",
-# "nhầm, căn cước chứ", "làm tạm trú nữa". A lone "sao"/"thế nào" after the name asks how ("steps").
-_FOLLOWUP_PHRASES = ("thi sao", "thi the nao", "thi thi sao", "thi ntn", "y em la", "y minh la", "y toi la", "y la", "khong phai")
-_FOLLOWUP_FILLERS = (_FILLERS - {"sao"}) | frozenset("nham chu nua ca lam thu tuc viec con vu cai nhi ha ta day ne doi cap xin".split())
-_SWITCH_FRAME = re.compile(r"^(con|the|vay|the con|vay con|khong phai|nham|a khong|ua)\b|\b(thi sao|thi|chu|thi the nao)( (a|ad|nhi|nhe|ha|vay|z))?$")
-_SWITCH_TAIL = re.compile(r"\b(thi sao|thi the nao|thi|chu)( (a|ad|nhi|nhe|ha|vay|z))?$")
 # Steps questions plain enough to be procedure questions even when the intent hesitates ("gồm mấy bước").
 _PLAIN_STEPS = re.compile(r"\b(cac|nhung|may|gom|tung) buoc\b|\bquy trinh\b|\btrinh tu\b")
 
@@ -82,235 +73,6 @@ def _labels(message: Message) -> Tuple[Optional[str], Optional[str]]:
     procedure = example_meta.get(PROCEDURE) or intent_meta.get(PROCEDURE)
     aspect = example_meta.get(ASPECT) or intent_meta.get(ASPECT)
     return procedure, aspect
-
-
-def read_aliases(directory: Path) -> Dict[str, List[str]]:
-    """Read the name, short name and aliases of every record in ``directory``.
-
-    Only the YAML is read (no schema, no database), so this runs inside ``rasa train``.
-    """
-    aliases: Dict[str, List[str]] = {}
-    for path in sorted(directory.glob("*.yml")):
-        record = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        names = [record.get("name"), record.get("short_name"), *(record.get("aliases") or [])]
-        aliases[path.stem] = [n for n in names if isinstance(n, str) and n.strip()]
-    return aliases
-
-
-class _AliasMatcher:
-    """Counts, per procedure, how many of its aliases occur in a folded message (spaCy PhraseMatcher)."""
-
-    def __init__(self, aliases: Dict[str, List[str]], keys: List[str]) -> None:
-        import spacy
-        from spacy.matcher import PhraseMatcher
-
-        self._nlp = spacy.blank("vi", config={"nlp": {"tokenizer": {"use_pyvi": False}}})
-        self._matcher = PhraseMatcher(self._nlp.vocab, attr="LOWER")
-        self._column = {key: i for i, key in enumerate(keys)}
-        for key, names in aliases.items():
-            if key in self._column:
-                patterns = {expand_abbreviations(n) for n in names}
-                self._matcher.add(key, [self._nlp.make_doc(p) for p in patterns if p])
-
-    def features(self, folded: List[str]) -> csr_matrix:
-        rows, cols, values = [], [], []
-        for row, text in enumerate(folded):
-            doc = self._nlp.make_doc(text)
-            for match_id, start, end in self._matcher(doc):
-                rows.append(row)
-                cols.append(self._column[self._nlp.vocab.strings[match_id]])
-                values.append(float(end - start))
-        return csr_matrix((values, (rows, cols)), shape=(len(folded), len(self._column)))
-
-    def _outside_names(self, folded: str) -> Tuple[List[str], int]:
-        """The words of a folded message outside every procedure name, and the longest name's length."""
-        doc = self._nlp.make_doc(folded)
-        covered = [False] * len(doc)
-        longest = 0
-        for _, start, end in self._matcher(doc):
-            longest = max(longest, len(doc[start:end].text))
-            for i in range(start, end):
-                covered[i] = True
-        rest = [t.text for t, inside in zip(doc, covered, strict=True) if not inside and not t.is_punct]
-        return rest, longest
-
-    def only_names(self, folded: str, fillers: frozenset = frozenset()) -> bool:
-        """Whether the message is nothing but procedure names (and ``fillers``): "căn cước", "mai táng phí ạ".
-
-        Names shorter than four letters ("cc") do not count: alone they are too often something else.
-        """
-        rest, longest = self._outside_names(folded)
-        return longest >= 4 and all(word in fillers for word in rest)
-
-    def asks_no_aspect(self, folded: str) -> bool:
-        """Whether the message only names a procedure in a follow-up frame: "còn đổi bằng lái thì sao".
-
-        That is a name with nothing but follow-up words around it, or a switch frame ("còn …", "thế …",
-        "không phải, ý em là …", "… thì sao", "… chứ") with no aspect cue at all.
-        """
-        if _SWITCH_FRAME.search(folded) and not cue_groups(_SWITCH_TAIL.sub("", folded)):
-            return True
-        rest, longest = self._outside_names(folded)
-        if longest < 4:
-            return False
-        text = " " + " ".join(rest) + " "
-        for phrase in _FOLLOWUP_PHRASES:
-            text = text.replace(f" {phrase} ", " ")
-        return all(word in _FOLLOWUP_FILLERS for word in text.split())
-
-    def mask(self, folded: List[str], placeholder: str = "thutuc") -> List[str]:
-        """Replace every alias occurrence by ``placeholder``, leaving the words around it.
-
-        The aspect model reads what is asked *about* the procedure; which procedure it is only adds noise.
-        """
-        masked = []
-        for text in folded:
-            doc = self._nlp.make_doc(text)
-            covered = [False] * len(doc)
-            for _, start, end in self._matcher(doc):
-                for i in range(start, end):
-                    covered[i] = True
-            words: List[str] = []
-            for token, inside in zip(doc, covered, strict=True):
-                if not inside:
-                    words.append(token.text)
-                elif not words or words[-1] != placeholder:
-                    words.append(placeholder)
-            masked.append(" ".join(words))
-        return masked
-
-
-def _vectorizers(config: Dict[str, Any]) -> Dict[str, Any]:
-    """Fresh (unfitted) TF-IDF vectorisers for the word and character views."""
-    return {
-        "words": TfidfVectorizer(
-            analyzer="word",
-            ngram_range=tuple(config.get("word_ngram_range", (1, 2))),
-            sublinear_tf=True,
-            min_df=1,
-        ),
-        "chars": TfidfVectorizer(
-            analyzer="char_wb",
-            ngram_range=tuple(config.get("char_ngram_range", (2, 5))),
-            sublinear_tf=True,
-            min_df=2,
-        ),
-    }
-
-
-def featurize(folded: List[str], state: Dict[str, Any], matcher: _AliasMatcher, config: Dict[str, Any]) -> csr_matrix:
-    """The procedure model's features of folded messages: words, characters and alias hits."""
-    return hstack(
-        [
-            state["words"].transform(folded),
-            state["chars"].transform(folded),
-            matcher.features(folded) * config.get("alias_weight", 1.0),
-        ]
-    ).tocsr()
-
-
-def aspect_featurize(
-    folded: List[str], state: Dict[str, Any], matcher: _AliasMatcher, config: Dict[str, Any]
-) -> csr_matrix:
-    """The aspect model's features of folded messages: its own n-grams over alias-masked text plus cues."""
-    if "aspect_words" not in state:
-        parts = [featurize(folded, state, matcher, config)]
-    else:
-        masked = matcher.mask(folded)
-        parts = [state["aspect_words"].transform(masked), state["aspect_chars"].transform(masked)]
-    if config.get("cue_weight", 0.0):
-        parts.append(cue_features(folded) * config["cue_weight"])
-    return hstack(parts).tocsr()
-
-
-def fit_aspect(
-    aspect_folded: List[str],
-    aspects: List[str],
-    state: Dict[str, Any],
-    matcher: _AliasMatcher,
-    config: Dict[str, Any],
-) -> None:
-    """Fit the aspect model (and, unless it shares the procedure's, its vectorisers) into ``state``."""
-    if len(set(aspects)) < 2:
-        return
-    if config.get("aspect_own_vectorizers", False):
-        masked = matcher.mask(aspect_folded)
-        own = _vectorizers(
-            {
-                "word_ngram_range": config.get("aspect_word_ngram_range", (1, 3)),
-                "char_ngram_range": config.get("aspect_char_ngram_range", (2, 5)),
-            }
-        )
-        state["aspect_words"] = own["words"].fit(masked)
-        state["aspect_chars"] = own["chars"].fit(masked)
-    # A linear SVM: the aspect needs a label, not a probability, and on the development set
-    # (tests/data/dev.yml) it separated the aspects better than a logistic regression (96% vs 94-95%).
-    aspect_model = LinearSVC(
-        C=config.get("aspect_C", 1.0),
-        max_iter=20000,
-        random_state=0,
-        class_weight="balanced" if config.get("aspect_balanced", True) else None,
-    )
-    aspect_model.fit(aspect_featurize(aspect_folded, state, matcher, config), list(aspects))
-    state["aspect_model"] = aspect_model
-
-
-def fit_state(
-    texts: List[str],
-    procedures: List[str],
-    aspect_texts: List[str],
-    aspects: List[str],
-    aliases: Dict[str, List[str]],
-    config: Dict[str, Any],
-    aspect_procedures: Optional[List[Optional[str]]] = None,
-) -> Tuple[Dict[str, Any], _AliasMatcher]:
-    """Fit the vectorisers, the procedure model and the aspect model.
-
-    Args:
-        texts: procedure-labelled messages as written.
-        procedures: their procedure keys.
-        aspect_texts: aspect-labelled messages as written.
-        aspects: their aspects.
-        aliases: names and aliases per procedure key (added as procedure examples).
-        config: the component's config.
-        aspect_procedures: the procedure of each aspect-labelled message, for composed situation +
-            question examples (:mod:`assistant.nlu.composition`); none are composed without it.
-
-    Returns:
-        The picklable state and the alias matcher built for it.
-    """
-    folded = [expand_abbreviations(t) for t in texts]
-    labels = list(procedures)
-    for key, names in aliases.items():
-        for name in names:
-            folded.append(expand_abbreviations(name))
-            labels.append(key)
-    aspect_texts, aspects = list(aspect_texts), list(aspects)
-    if aspect_procedures and config.get("compose_per_situation", 0):
-        composed, composed_aspects = compose(aspect_texts, aspects, aspect_procedures, config["compose_per_situation"])
-        aspect_texts += composed
-        aspects += composed_aspects
-    aspect_folded = [expand_abbreviations(t) for t in aspect_texts]
-    state: Dict[str, Any] = {"aliases": aliases, **_vectorizers(config)}
-    state["words"].fit(folded + aspect_folded)
-    state["chars"].fit(folded + aspect_folded)
-    matcher = _AliasMatcher(aliases, sorted(set(labels)))
-    procedure_model = LogisticRegression(C=config["C"], max_iter=3000, class_weight="balanced")
-    procedure_model.fit(featurize(folded, state, matcher, config), labels)
-    state["procedure_model"] = procedure_model
-    fit_aspect(aspect_folded, aspects, state, matcher, config)
-    return state, matcher
-
-
-def predict(
-    folded: List[str], state: Dict[str, Any], matcher: _AliasMatcher, config: Dict[str, Any]
-) -> Tuple[np.ndarray, List[Optional[str]]]:
-    """Procedure probabilities (columns: ``state["procedure_model"].classes_``) and aspects of folded messages."""
-    probabilities = state["procedure_model"].predict_proba(featurize(folded, state, matcher, config))
-    aspects: List[Optional[str]] = [None] * len(folded)
-    if "aspect_model" in state:
-        aspects = [str(a) for a in state["aspect_model"].predict(aspect_featurize(folded, state, matcher, config))]
-    return probabilities, aspects
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
@@ -354,9 +116,9 @@ class ProcedureClassifier(GraphComponent):
         self._model_storage = model_storage
         self._resource = resource
         self._state = state
-        self._matcher: Optional[_AliasMatcher] = None
+        self._matcher: Optional[AliasMatcher] = None
         if state:
-            self._matcher = _AliasMatcher(state["aliases"], list(state["procedure_model"].classes_))
+            self._matcher = AliasMatcher(state["aliases"], list(state["procedure_model"].classes_))
 
     @classmethod
     def create(
@@ -445,8 +207,8 @@ class ProcedureClassifier(GraphComponent):
         named = self.names_procedure(text)
         if model.classes_[int(np.argmax(probabilities))] == NO_PROCEDURE and not named:
             ranking = []
-        short_or_tailed = len(folded.split()) <= 6 or _SWITCH_TAIL.search(folded)  # "vay ngan hang …" is no "vậy …"
-        if len(named) == 1 and _SWITCH_FRAME.search(folded) and short_or_tailed:
+        short_or_tailed = len(folded.split()) <= 6 or SWITCH_TAIL.search(folded)  # "vay ngan hang …" is no "vậy …"
+        if len(named) == 1 and SWITCH_FRAME.search(folded) and short_or_tailed:
             # "thế còn vneid thì sao": a switch frame is about the one procedure it names
             model_says = next((float(r["confidence"]) for r in ranking if r["key"] == named[0]), 0.0)
             switched = {"key": named[0], "confidence": max(model_says, SWITCH_CONFIDENCE)}
@@ -477,7 +239,7 @@ class ProcedureClassifier(GraphComponent):
         # "Where am I" and "what can you do" are never asked with a procedure's name in them.
         never_with_a_name = intent.get("name") in ("ask_progress", "list_services")
         if not (hesitant or never_with_a_name) and not (
-            self._matcher and self._matcher.only_names(expand_abbreviations(text), _FILLERS)
+            self._matcher and self._matcher.only_names(expand_abbreviations(text), FILLERS)
         ):
             return None
         named = self.names_procedure(text)
