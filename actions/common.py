@@ -18,8 +18,9 @@ from typing import Any, Dict, List, Optional, Set
 
 from rasa_sdk import Tracker
 
+from assistant.catalogue.answers import applies
 from assistant.catalogue.dates import vietnam_today
-from assistant.catalogue.schema import AppliedFee, Procedure, applies
+from assistant.catalogue.schema import AppliedFee, Procedure
 from assistant.catalogue.service import Catalogue
 from assistant.errors import ProcedureNotFound
 from assistant.settings import get_settings

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from assistant.catalogue.checks import check_dates
 from assistant.catalogue.loader import load_procedures
-from assistant.catalogue.schema import check_dates, load_directory
+from assistant.catalogue.record_files import load_directory
 from assistant.db.migrate import upgrade
 from assistant.db.session import make_engine
 from assistant.errors import RecordInvalid

@@ -20,7 +20,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from assistant.catalogue.schema import Procedure, load_directory
+from assistant.catalogue.record_files import load_directory
+from assistant.catalogue.schema import Procedure
 from assistant.db.models import ProcedureRow, utcnow
 from assistant.db.session import session_scope
 

@@ -22,18 +22,11 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from assistant.catalogue.answers import Answers
 from assistant.catalogue.dates import vietnam_today
-from assistant.catalogue.schema import (
-    PROCEDURE_KEYS,
-    Answers,
-    AppliedFee,
-    Document,
-    Procedure,
-    Source,
-    TextFact,
-    load_directory,
-    parse_record,
-)
+from assistant.catalogue.fields import PROCEDURE_KEYS
+from assistant.catalogue.record_files import load_directory, parse_record
+from assistant.catalogue.schema import AppliedFee, Document, Procedure, Source, TextFact
 from assistant.catalogue.search import SearchHit, SearchIndex
 from assistant.db.models import ProcedureRow
 from assistant.db.session import session_scope

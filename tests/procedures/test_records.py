@@ -5,13 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant.catalogue.schema import (
-    PROCEDURE_KEYS,
-    Procedure,
-    check_dates,
-    load_directory,
-    load_record_file,
-)
+from assistant.catalogue.checks import check_dates
+from assistant.catalogue.fields import PROCEDURE_KEYS
+from assistant.catalogue.record_files import load_directory, load_record_file
+from assistant.catalogue.schema import Procedure
 from assistant.catalogue.service import Catalogue
 from assistant.errors import RecordInvalid
 

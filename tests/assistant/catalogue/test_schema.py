@@ -8,15 +8,11 @@ from typing import Any
 import pytest
 import yaml
 
-from assistant.catalogue.schema import (
-    PROCEDURE_KEYS,
-    Procedure,
-    applies,
-    check_dates,
-    load_directory,
-    load_record_file,
-    parse_record,
-)
+from assistant.catalogue.answers import applies
+from assistant.catalogue.checks import check_dates
+from assistant.catalogue.fields import PROCEDURE_KEYS
+from assistant.catalogue.record_files import load_directory, load_record_file, parse_record
+from assistant.catalogue.schema import Procedure
 from assistant.errors import RecordInvalid
 
 Mutation = Callable[[dict[str, Any]], None]
