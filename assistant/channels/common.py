@@ -140,6 +140,24 @@ def split_text(text: str, limit: int) -> list[str]:
     return chunks
 
 
+def button_choices(buttons: list[dict[str, str]], *, max_payload: int) -> list[tuple[str, str]]:
+    """(title, payload) of each button a platform can carry: both non-empty, the payload at most ``max_payload`` long.
+
+    A button without a payload sends its title.
+
+    Example:
+        >>> button_choices([{"title": "Tiếp theo", "payload": "/next_step"}, {"title": " "}], max_payload=1000)
+        [('Tiếp theo', '/next_step')]
+    """
+    choices = []
+    for button in buttons:
+        title = str(button.get("title") or "").strip()
+        payload = str(button.get("payload") or title).strip()
+        if title and payload and len(payload) <= max_payload:
+            choices.append((title, payload))
+    return choices
+
+
 def as_object(value: Any) -> dict[str, Any]:
     """``value`` when it is a JSON object, else an empty one (platform bodies are not trusted)."""
     return value if isinstance(value, dict) else {}

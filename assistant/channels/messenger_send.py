@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from assistant.channels.common import CHOOSE_TEXT, post_to_platform, secret, split_text
+from assistant.channels.common import CHOOSE_TEXT, button_choices, post_to_platform, secret, split_text
 from assistant.replies import Reply
 from assistant.settings import Settings
 
@@ -62,11 +62,7 @@ def redact_httpx_log() -> None:
 def quick_replies(buttons: list[dict[str, str]]) -> list[dict[str, str]]:
     """Messenger quick replies from our buttons: at most 13, titles cut to 20 characters."""
     out = []
-    for button in buttons:
-        title = str(button.get("title") or "").strip()
-        payload = str(button.get("payload") or title).strip()
-        if not title or not payload or len(payload) > MESSENGER_MAX_PAYLOAD:
-            continue
+    for title, payload in button_choices(buttons, max_payload=MESSENGER_MAX_PAYLOAD):
         if len(title) > MESSENGER_MAX_TITLE:
             title = title[: MESSENGER_MAX_TITLE - 1].rstrip() + "…"
         out.append({"content_type": "text", "title": title, "payload": payload})

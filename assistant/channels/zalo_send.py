@@ -13,7 +13,15 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from assistant.channels.common import CHOOSE_TEXT, Refused, Retriable, post_to_platform, secret, split_text
+from assistant.channels.common import (
+    CHOOSE_TEXT,
+    Refused,
+    Retriable,
+    button_choices,
+    post_to_platform,
+    secret,
+    split_text,
+)
 from assistant.channels.zalo_token import EXPIRED_TOKEN_ERROR, current_tokens
 from assistant.replies import Reply
 from assistant.settings import Settings
@@ -38,20 +46,14 @@ MORE_CHOICES_TEXT = "Các lựa chọn khác:"
 
 def zalo_buttons(buttons: list[dict[str, str]]) -> list[dict[str, Any]]:
     """Zalo template buttons: intent payloads (``/start_guide{...}``) are sent back hidden, plain text shown."""
-    out = []
-    for button in buttons:
-        title = str(button.get("title") or "").strip()
-        payload = str(button.get("payload") or title).strip()
-        if not title or not payload or len(payload) > ZALO_MAX_PAYLOAD:
-            continue
-        out.append(
-            {
-                "title": title[:ZALO_MAX_BUTTON_TITLE],
-                "type": "oa.query.hide" if payload.startswith("/") else "oa.query.show",
-                "payload": payload,
-            }
-        )
-    return out
+    return [
+        {
+            "title": title[:ZALO_MAX_BUTTON_TITLE],
+            "type": "oa.query.hide" if payload.startswith("/") else "oa.query.show",
+            "payload": payload,
+        }
+        for title, payload in button_choices(buttons, max_payload=ZALO_MAX_PAYLOAD)
+    ]
 
 
 def zalo_messages(reply: Reply) -> list[dict[str, Any]]:
