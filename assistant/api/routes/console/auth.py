@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
@@ -118,6 +118,21 @@ def csrf_ok(signer: SessionSigner, staff: StaffSession, token: str) -> bool:
     return False
 
 
+def _set_cookie(
+    response: Response, request: Request, name: str, value: str, *, path: str, samesite: Literal["lax", "strict"]
+) -> None:
+    """A console cookie: HttpOnly, one working day, ``Secure`` when the request came over https."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=SESSION_MAX_AGE,
+        path=path,
+        httponly=True,
+        samesite=samesite,
+        secure=request.url.scheme == "https",
+    )
+
+
 def login_form(
     request: Request, signer: SessionSigner, context: dict[str, object], *, status_code: int = 200
 ) -> Response:
@@ -126,15 +141,7 @@ def login_form(
     if not _NONCE.fullmatch(nonce):
         nonce = secrets.token_urlsafe(24)
     response = render(request, "login.html", {**context, "login_csrf": signer.login_token(nonce)}, status_code=status_code)
-    response.set_cookie(
-        LOGIN_COOKIE,
-        nonce,
-        max_age=SESSION_MAX_AGE,
-        path="/staff/login",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
+    _set_cookie(response, request, LOGIN_COOKIE, nonce, path="/staff/login", samesite="strict")
     return response
 
 
@@ -166,45 +173,27 @@ def login(
     A post without the form's anti-forgery field and its cookie is refused (403) and counts as no attempt.
     """
     target = safe_next(next_url)
+
+    def again(error: str, status_code: int) -> Response:
+        """The log-in form again, with the name typed and why."""
+        return login_form(request, signer, {"next": target, "username": username, "error": error}, status_code=status_code)
+
     if not signer.check_login_token(request.cookies.get(LOGIN_COOKIE) or "", login_csrf):
         logger.warning("log-in form refused: missing or bad anti-forgery token")
-        return login_form(
-            request,
-            signer,
-            {"next": target, "username": username, "error": "Phiên đăng nhập đã hết hạn, vui lòng đăng nhập lại."},
-            status_code=status.HTTP_403_FORBIDDEN,
-        )
+        return again("Phiên đăng nhập đã hết hạn, vui lòng đăng nhập lại.", status.HTTP_403_FORBIDDEN)
     # the address uvicorn reports: the citizen's behind a proxy in ASSISTANT_FORWARDED_ALLOW_IPS
     key = (request.client.host if request.client else "", username)
     throttle = LoginThrottle(db_engine)  # shared by every process through the database
     if throttle.blocked(*key):
-        return login_form(
-            request,
-            signer,
-            {"next": target, "username": username, "error": "Đăng nhập sai nhiều lần. Vui lòng thử lại sau 15 phút."},
-            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
-        )
+        return again("Đăng nhập sai nhiều lần. Vui lòng thử lại sau 15 phút.", status.HTTP_429_TOO_MANY_REQUESTS)
     user = authenticate(db_engine, username, password) if username and password else None
     if user is None:
         throttle.failed(*key)
-        return login_form(
-            request,
-            signer,
-            {"next": target, "username": username, "error": "Tên đăng nhập hoặc mật khẩu không đúng."},
-            status_code=status.HTTP_401_UNAUTHORIZED,
-        )
+        return again("Tên đăng nhập hoặc mật khẩu không đúng.", status.HTTP_401_UNAUTHORIZED)
     throttle.succeeded(*key)
     token = signer.sign(user.username, fingerprint=password_fingerprint(user.password_hash))
     response = see_other(target)
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=SESSION_MAX_AGE,
-        path="/staff",
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-    )
+    _set_cookie(response, request, SESSION_COOKIE, token, path="/staff", samesite="lax")
     return response
 
 

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from assistant import audit
@@ -36,6 +37,7 @@ from assistant.api.routes.console.pages import (
 )
 from assistant.db.models import Handoff, HandoffStatus
 from assistant.desk import answer_rows, flat_answers, get_handoff, load_queue, procedure_label, procedure_or_none
+from assistant.staff import SessionSigner
 from assistant.staff_replies import deliver_staff_reply, reply_delivery, send_staff_reply
 from assistant.transcripts import read_transcript, transcript_text
 
@@ -122,14 +124,23 @@ async def transcript_download(
     )
 
 
+async def _form_target(
+    request: Request, staff: StaffSession, signer: SessionSigner, csrf: str, db_engine: Engine, handoff_id: int
+) -> Handoff | HTMLResponse:
+    """The hand-off a form acts on, or the page refusing it: 403 without the session's anti-forgery token, 404."""
+    if not csrf_ok(signer, staff, csrf):
+        return forbidden(request, staff)
+    handoff = await run_in_threadpool(get_handoff, db_engine, handoff_id)
+    return not_found(request, staff) if handoff is None else handoff
+
+
+def _conflict(request: Request, staff: StaffSession, message: str, handoff_id: int) -> HTMLResponse:
+    """409: the hand-off is not in a state for this action (closed, or another officer's)."""
+    return error_page(request, status.HTTP_409_CONFLICT, message, staff=staff, back=f"/staff/handoffs/{handoff_id}")
+
+
 def _held_by_other(request: Request, staff: StaffSession, handoff: Handoff) -> HTMLResponse:
-    return error_page(
-        request,
-        status.HTTP_409_CONFLICT,
-        f"Yêu cầu này đang do cán bộ {handoff.assigned_to} xử lý.",
-        staff=staff,
-        back=f"/staff/handoffs/{handoff.id}",
-    )
+    return _conflict(request, staff, f"Yêu cầu này đang do cán bộ {handoff.assigned_to} xử lý.", handoff.id)
 
 
 @router.post("/handoffs/{handoff_id}/claim", include_in_schema=False)
@@ -150,13 +161,7 @@ def claim(
     if handoff is None:
         return not_found(request, staff)
     if handoff.status == HandoffStatus.closed.value:
-        return error_page(
-            request,
-            status.HTTP_409_CONFLICT,
-            "Yêu cầu này đã được trả lại cho trợ lý ảo.",
-            staff=staff,
-            back=f"/staff/handoffs/{handoff_id}",
-        )
+        return _conflict(request, staff, "Yêu cầu này đã được trả lại cho trợ lý ảo.", handoff_id)
     if not held:
         return _held_by_other(request, staff, handoff)
     audit.record(db_engine, staff.username, "claim", handoff_id=handoff_id)
@@ -212,11 +217,9 @@ async def reply(
     page saying it was stored but not delivered.
     """
     back = f"/staff/handoffs/{handoff_id}"
-    if not csrf_ok(signer, staff, csrf):
-        return forbidden(request, staff)
-    handoff = await run_in_threadpool(get_handoff, db_engine, handoff_id)
-    if handoff is None:
-        return not_found(request, staff)
+    handoff = await _form_target(request, staff, signer, csrf, db_engine, handoff_id)
+    if not isinstance(handoff, Handoff):
+        return handoff
     body = text.strip()
     if not body or len(body) > MAX_REPLY_CHARS:
         return error_page(
@@ -227,13 +230,7 @@ async def reply(
             back=back,
         )
     if handoff.status == HandoffStatus.closed.value:
-        return error_page(
-            request,
-            status.HTTP_409_CONFLICT,
-            "Yêu cầu này đã được trả lại cho trợ lý ảo; không gửi được tin nhắn nữa.",
-            staff=staff,
-            back=back,
-        )
+        return _conflict(request, staff, "Yêu cầu này đã được trả lại cho trợ lý ảo; không gửi được tin nhắn nữa.", handoff_id)
     if conversations is None:
         return error_page(
             request,
@@ -280,11 +277,9 @@ async def close(
     csrf: CsrfField = "",
 ) -> Response:
     """Close the hand-off and hand the conversation back to the bot."""
-    if not csrf_ok(signer, staff, csrf):
-        return forbidden(request, staff)
-    current = await run_in_threadpool(get_handoff, db_engine, handoff_id)
-    if current is None:
-        return not_found(request, staff)
+    current = await _form_target(request, staff, signer, csrf, db_engine, handoff_id)
+    if not isinstance(current, Handoff):
+        return current
     if current.status == HandoffStatus.closed.value:
         return see_other("/staff")
     handoff = await run_in_threadpool(handoffs.close, handoff_id, staff=staff.username)
