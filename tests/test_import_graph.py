@@ -3,8 +3,8 @@
 - **No import circles.** Imports inside functions count as much as those at the top of a module: a deferred
   import is how a circle hides (``zalo → outbox → zalo`` did), and it still ties the two modules together.
   Only imports under ``if TYPE_CHECKING:`` are left out: they never run.
-- **No room over 400 lines** (style.md: "when a file passes ~400 lines ... split it"), except the few named in
-  :data:`LONGER_ALLOWED`, each with its reason.
+- **No room over 400 lines**: a longer module holds more than one job; split it, or name it in
+  :data:`LONGER_ALLOWED` with the reason.
 - **Rasa Core has one door**: :data:`RASA_CORE_ALLOWED` are the only modules that import ``rasa.core``.
 - ``assistant/`` never imports ``actions/`` (the lifespan registers the actions by name).
 """

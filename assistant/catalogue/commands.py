@@ -36,7 +36,7 @@ def _report_invalid(error: RecordInvalid) -> None:
 def validate(directory: Path, *, today: date) -> int:
     """Check every record in ``directory`` against the schema, across records, and on ``today``.
 
-    The checks on ``today`` (:func:`~assistant.catalogue.schema.check_dates`) fail on a fee that ended
+    The checks on ``today`` (:func:`~assistant.catalogue.checks.check_dates`) fail on a fee that ended
     with no successor and on a legal basis the record marks as replaced; they warn on old sources.
 
     Args:

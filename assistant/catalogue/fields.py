@@ -32,7 +32,7 @@ __all__ = [
     "When",
 ]
 
-#: The 26 procedures in scope, in the order of procedure-facts.md (Scope). A record's file is ``<key>.yml``.
+#: The 26 procedures in scope, in a fixed order (records are listed in it). A record's file is ``<key>.yml``.
 PROCEDURE_KEYS: tuple[str, ...] = (
     "tai-khoan-vneid-muc-2",
     "the-can-cuoc",

@@ -1,6 +1,6 @@
 """Which procedure a message is about, and which aspect of it: a trainable Rasa component.
 
-Adds three properties to the parse object (see ``shared/design.md``):
+Adds three properties to the parse object (``POST /model/parse`` in the README):
 
 - ``procedure``: ``{"key", "confidence"}`` of the best procedure, or ``None`` when the message is not a
   procedure question;
