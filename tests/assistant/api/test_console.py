@@ -63,8 +63,6 @@ def database_url(tmp_path: Path) -> str:
 @pytest.fixture
 def client(database_url: str) -> Iterator[TestClient]:
     app = create_app(settings=Settings(database_url=database_url), load_model=False)
-    if not any(getattr(r, "path", None) == "/staff" for r in app.routes):
-        app.include_router(console.router)
     with TestClient(app, follow_redirects=False) as test_client:
         yield test_client
 
@@ -457,8 +455,6 @@ def platform_console(database_url: str, **settings: Any) -> Iterator[TestClient]
     from assistant.engine import ConversationEngine
 
     app = create_app(settings=Settings(database_url=database_url, **settings), load_model=False)
-    if not any(getattr(r, "path", None) == "/staff" for r in app.routes):
-        app.include_router(console.router)
     with TestClient(app, follow_redirects=False) as test_client:
         assert staff_login(test_client, USERNAME, PASSWORD).status_code == 303
         test_client.app.state.engine = ConversationEngine(InMemoryAgent())

@@ -1,18 +1,21 @@
-"""Tests of assistant/api/routes/procedures.py, on a small app with the fixture catalogue."""
+"""Tests of assistant/api/routes/procedures.py, on the real app (``create_app``) with the fixture catalogue."""
+
+from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from assistant.api.routes.procedures import router
+from assistant.api.deps import get_catalogue
 from assistant.catalogue.service import Catalogue
+from assistant.main import create_app
+from assistant.settings import Settings
 
 
 @pytest.fixture
-def procedures_client(fixture_catalogue: Catalogue) -> TestClient:
-    app = FastAPI()
-    app.include_router(router)
-    app.state.catalogue = fixture_catalogue
+def procedures_client(fixture_catalogue: Catalogue, tmp_path: Path) -> TestClient:
+    """The app as ``create_app`` builds it (its lifespan not run), the catalogue swapped for the fixture records."""
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/t.db"), load_model=False)
+    app.dependency_overrides[get_catalogue] = lambda: fixture_catalogue
     return TestClient(app)
 
 

@@ -47,8 +47,6 @@ def engine() -> FakeEngine:
 
 def make_client(tmp_path: Path, **settings: Any) -> TestClient:
     app = create_app(settings=Settings(database_url=f"sqlite:///{tmp_path}/t.db", **settings), load_model=False)
-    if not any(getattr(r, "path", None) == "/webhooks/facebook/webhook" for r in app.routes):
-        app.include_router(messenger.router)
     return TestClient(app)
 
 
