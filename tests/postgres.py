@@ -1,8 +1,9 @@
-"""The test suite's services: one setting for the PostgreSQL server, and skips that CI turns into failures.
+"""The test suite's services: one setting for each server (PostgreSQL, Redis), and skips that CI turns into failures.
 
 ``ASSISTANT_TEST_POSTGRES_URL`` (default ``postgresql://root@127.0.0.1:5432/test``) is the one setting every
-PostgreSQL test reads. Under ``CI=true`` a PostgreSQL, Redis or browser test that cannot run fails instead of
-being skipped (:func:`unavailable`), so CI never passes by running less.
+PostgreSQL test reads; ``ASSISTANT_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379``) the Redis one, each test
+naming its own database number (:func:`redis_database`). Under ``CI=true`` a PostgreSQL, Redis or browser test
+that cannot run fails instead of being skipped (:func:`unavailable`), so CI never passes by running less.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from sqlalchemy.engine import make_url
 
 #: Any database of the server (used to create and drop the throw-away ones); the one PostgreSQL setting.
 POSTGRES_URL = os.environ.get("ASSISTANT_TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test")
+#: The Redis server, without a database number; the one Redis setting.
+REDIS_URL = os.environ.get("ASSISTANT_TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
 
 
 def in_ci() -> bool:
@@ -51,3 +54,21 @@ def throwaway_database() -> Iterator[str]:
             connection.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
+
+
+def redis_database(number: int) -> str:
+    """The URL of database ``number`` of the test Redis server; skip (fail in CI) when the server does not answer.
+
+    Tests keep to their own database number and to keys of their own (a random part in each), and delete them.
+    """
+    import redis
+
+    url = f"{REDIS_URL}/{number}"
+    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except Exception as e:  # noqa: BLE001 - any reason the server cannot be used
+        unavailable(f"Redis not reachable at {url}: {e}")
+    finally:
+        client.close()
+    return url

@@ -54,22 +54,14 @@ class RecentIds:
         max_size: how many ids the in-memory LRU keeps.
         ttl_seconds: how long Redis keeps an id.
         redis_url: Redis to share the ids between processes, or None.
-        redis_client: an already built ``redis.asyncio`` client (tests), instead of ``redis_url``.
     """
 
-    def __init__(
-        self,
-        *,
-        max_size: int = 10_000,
-        ttl_seconds: int = 24 * 3600,
-        redis_url: str | None = None,
-        redis_client: Any = None,
-    ) -> None:
+    def __init__(self, *, max_size: int = 10_000, ttl_seconds: int = 24 * 3600, redis_url: str | None = None) -> None:
         self._ids: OrderedDict[str, None] = OrderedDict()
         self._max_size = max_size
         self._ttl = ttl_seconds
-        self._redis = redis_client
-        if self._redis is None and redis_url:
+        self._redis: Any = None
+        if redis_url:
             import redis.asyncio
 
             self._redis = redis.asyncio.Redis.from_url(redis_url)

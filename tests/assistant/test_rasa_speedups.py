@@ -10,6 +10,7 @@ from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
 
 from assistant import rasa_speedups
+from tests.postgres import redis_database
 
 GOOD = [
     {"events": [{"event": "slot", "name": "procedure", "value": "ho-chieu"}], "responses": [{"text": "Xin chào"}]},
@@ -211,15 +212,12 @@ def test_payload_parses_are_kept_and_equal_to_fresh_ones() -> None:
 def test_redis_lock_off_the_loop_still_serialises_a_conversation() -> None:
     import asyncio
     import uuid
+    from urllib.parse import urlsplit
 
-    redis = pytest.importorskip("redis")
     from rasa.core.lock_store import RedisLockStore
 
-    try:
-        redis.Redis(host="127.0.0.1", port=6379, db=6, socket_timeout=2).ping()
-    except Exception as e:  # noqa: BLE001
-        pytest.skip(f"Redis not reachable: {e}")
-    store = RedisLockStore(host="127.0.0.1", port=6379, db=6, key_prefix=f"t{uuid.uuid4().hex[:6]}")
+    server = urlsplit(redis_database(6))  # skipped without Redis; failed under CI=true
+    store = RedisLockStore(host=server.hostname, port=server.port or 6379, db=6, key_prefix=f"t{uuid.uuid4().hex[:6]}")
     assert rasa_speedups.lock_off_the_loop(store)
     assert not rasa_speedups.lock_off_the_loop(store)  # once
     order: list[str] = []

@@ -19,6 +19,7 @@ from assistant.outbox_worker import OutboxWorker
 from assistant.replies import Reply
 from assistant.settings import Settings
 from tests.assistant.channels.fakes import FakeEngine, FakePlatform
+from tests.postgres import redis_database
 
 APP_ID = "4305567891234"
 OA_SECRET = "oa-secret-xyz"
@@ -40,8 +41,6 @@ def engine() -> FakeEngine:
 
 def make_client(tmp_path: Path, **settings: Any) -> TestClient:
     app = create_app(settings=Settings(database_url=f"sqlite:///{tmp_path}/t.db", **settings), load_model=False)
-    if not any(getattr(r, "path", None) == "/webhooks/zalo/webhook" for r in app.routes):
-        app.include_router(zalo.router)
     return TestClient(app)
 
 
@@ -243,26 +242,23 @@ def test_zalo_messages_split_long_text_and_overflow_buttons() -> None:
     assert zalo_send.zalo_messages(Reply(recipient_id=USER, custom={"x": 1})) == []
 
 
-class FakeRedis:
-    """The two calls RecentIds makes on a ``redis.asyncio`` client."""
+#: The Redis database of the deduplication tests (each test module that uses Redis has its own number).
+REDIS_DB = 8
 
-    def __init__(self, *, broken: bool = False) -> None:
-        self.data: dict[str, str] = {}
-        self.broken = broken
-        self.ttls: list[int] = []
 
-    async def set(self, name: str, value: str, *, nx: bool, ex: int) -> bool | None:
-        if self.broken:
-            raise ConnectionError("down")
-        assert nx
-        self.ttls.append(ex)
-        if name in self.data:
-            return None
-        self.data[name] = value
-        return True
+@pytest.fixture
+def redis_ids() -> Iterator[tuple[str, str]]:
+    """(the URL of the test Redis, a random part for this test's message ids); the test's keys deleted after."""
+    import uuid
 
-    async def delete(self, name: str) -> int:
-        return int(self.data.pop(name, None) is not None)
+    import redis
+
+    url, mark = redis_database(REDIS_DB), uuid.uuid4().hex
+    yield url, mark
+    client = redis.Redis.from_url(url)
+    for key in client.scan_iter(match=f"assistant:webhook-seen:*{mark}*"):
+        client.delete(key)
+    client.close()
 
 
 async def test_recent_ids_in_memory_is_bounded() -> None:
@@ -272,20 +268,58 @@ async def test_recent_ids_in_memory_is_bounded() -> None:
     assert await seen.first_time("c")
 
 
-async def test_recent_ids_shares_through_redis() -> None:
-    redis = FakeRedis()
-    one, two = common.RecentIds(redis_client=redis), common.RecentIds(redis_client=redis)
-    assert await one.first_time("zalo:1")
-    assert not await two.first_time("zalo:1")
-    assert redis.ttls == [24 * 3600, 24 * 3600]
-    await two.forget("zalo:1")
-    assert await one.first_time("zalo:1")
+async def test_recent_ids_shares_through_redis(redis_ids: tuple[str, str]) -> None:
+    url, mark = redis_ids
+    one, two = common.RecentIds(redis_url=url), common.RecentIds(redis_url=url)  # two processes
+    key = f"zalo:{mark}"
+    assert await one.first_time(key)
+    assert not await two.first_time(key)
+    assert not await one.first_time(key)
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(url)
+    assert 24 * 3600 - 60 < await client.ttl(f"assistant:webhook-seen:{key}") <= 24 * 3600
+    await two.forget(key)
+    assert await client.exists(f"assistant:webhook-seen:{key}") == 0
+    await client.close()
+    assert await two.first_time(key)  # forgotten in Redis: a redelivery is processed
 
 
-async def test_recent_ids_falls_back_to_memory_when_redis_fails() -> None:
-    seen = common.RecentIds(redis_client=FakeRedis(broken=True))
-    assert await seen.first_time("zalo:1")
-    assert not await seen.first_time("zalo:1")
+async def test_recent_ids_falls_back_to_memory_when_redis_fails(caplog: pytest.LogCaptureFixture) -> None:
+    import socket
+
+    with socket.socket() as unused:  # a port where no Redis listens
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    seen = common.RecentIds(redis_url=f"redis://127.0.0.1:{port}/0")
+    with caplog.at_level(logging.WARNING, logger="assistant.channels.common"):
+        assert await seen.first_time("zalo:1")
+        assert not await seen.first_time("zalo:1")
+    assert "Redis deduplication failed" in caplog.text
+
+
+def test_zalo_redelivery_to_a_second_process_is_a_duplicate_through_redis(
+    tmp_path: Path, platform: FakePlatform, engine: FakeEngine, redis_ids: tuple[str, str]
+) -> None:
+    """Two app processes (each its own database, one Redis): Zalo redelivering to the other one is not answered twice."""
+    url, mark = redis_ids
+    settings = {
+        "zalo_app_id": APP_ID,
+        "zalo_oa_secret": OA_SECRET,
+        "zalo_access_token": ACCESS_TOKEN,
+        "zalo_api_base": platform.url,
+        "worker_interval_seconds": 3600,
+        "redis_url": url,
+        "session_secret": "dedup-test-secret-0123456789abcdef",
+    }
+    raw = event(msg_id=f"m-{mark}")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with make_client(tmp_path / "a", **settings) as first, make_client(tmp_path / "b", **settings) as second:
+        first.app.state.engine = second.app.state.engine = engine
+        assert post(first, raw).json() == {"status": "ok"}
+        assert post(second, raw).json() == {"status": "duplicate"}
+    assert len(engine.calls) == 1 and len(platform.requests) == 1
 
 
 def test_split_text_keeps_lines_whole() -> None:
