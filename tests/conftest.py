@@ -143,3 +143,52 @@ def today(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> da
     # the staff console's printed checklist judges fees through the catalogue service
     monkeypatch.setattr("assistant.catalogue.service.vietnam_today", lambda **_: day)
     return day
+
+
+# --- Rasa's SQL tracker store: conversations stored as the running app stores them --------------------
+
+#: The slots the stored test conversations set (Rasa logs an error for a slot its domain lacks).
+RASA_TEST_DOMAIN = """
+version: "3.1"
+slots:
+  procedure: {type: text, mappings: [{type: custom}]}
+  guide_procedure: {type: text, mappings: [{type: custom}]}
+"""
+
+
+@pytest.fixture
+def save_in_rasa() -> Iterator[Any]:
+    """Store a conversation's events in Rasa's ``events`` table through Rasa's own SQL tracker store.
+
+    The store is made from the database URL as the app makes it (``tracker_store_config``, then Rasa's
+    ``TrackerStore.create``, as ``load_agent`` does): the real table, columns and rows, on SQLite or PostgreSQL.
+    Call ``save_in_rasa(database_url, sender_id, [UserUttered(...), ...])``; a later call adds to the conversation.
+    """
+    import asyncio
+
+    from rasa.core.tracker_store import TrackerStore
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from rasa.utils.endpoints import EndpointConfig
+
+    from assistant.engine import tracker_store_config
+
+    domain = Domain.from_yaml(RASA_TEST_DOMAIN)
+    stores: dict[str, Any] = {}
+
+    def save(database_url: str, sender_id: str, events: list[Any]) -> None:
+        if database_url not in stores:
+            stores[database_url] = TrackerStore.create(EndpointConfig(**tracker_store_config(database_url)), domain)
+        store = stores[database_url]
+
+        async def add() -> None:
+            tracker = await store.retrieve(sender_id) or DialogueStateTracker(sender_id, domain.slots)
+            for event in events:
+                tracker.update(event)
+            await store.save(tracker)
+
+        asyncio.run(add())
+
+    yield save
+    for store in stores.values():
+        store.engine.dispose()

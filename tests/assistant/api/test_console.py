@@ -6,7 +6,6 @@ that need a conversation engine use the real :class:`ConversationEngine` around 
 
 import argparse
 import asyncio
-import json
 import logging
 import re
 import socket
@@ -639,34 +638,17 @@ def test_staff_messages_need_the_widget_token_and_valid_input(client: TestClient
     assert client.get("/webhooks/web/staff-messages", params={"after": "nan-x"}, headers=widget).status_code == 422
 
 
-def create_rasa_events_table(engine: Engine, rows: list[tuple[str, str, float, dict[str, Any]]]) -> None:
-    """Rasa's SQL tracker store table (same columns), with some events."""
-    with engine.begin() as connection:
-        connection.execute(
-            text(
-                "CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255) NOT NULL, "
-                "type_name VARCHAR(255) NOT NULL, timestamp FLOAT, intent_name VARCHAR(255), "
-                "action_name VARCHAR(255), data TEXT)"
-            )
-        )
-        for sender_id, type_name, timestamp, data in rows:
-            connection.execute(
-                text("INSERT INTO events (sender_id, type_name, timestamp, data) VALUES (:s, :t, :ts, :d)"),
-                {"s": sender_id, "t": type_name, "ts": timestamp, "d": json.dumps(data)},
-            )
+def test_staff_messages_without_engine_read_rasa_events(staff_client: TestClient, database_url: str, save_in_rasa: Any) -> None:
+    from rasa.shared.core.events import BotUttered
 
-
-def test_staff_messages_without_engine_read_rasa_events(staff_client: TestClient) -> None:
     citizen, widget = widget_conversation(staff_client)
     add_handoff(staff_client, sender_id=citizen, channel="web")
-    create_rasa_events_table(
-        db(staff_client),
-        [
-            (citizen, "bot", 100.0, {"event": "bot", "text": "bot nói", "metadata": {}}),
-            (citizen, "bot", 200.0, {"event": "bot", "text": "Cán bộ đây", "metadata": {"from_staff": USERNAME}}),
-            ("web:other", "bot", 300.0, {"event": "bot", "text": "không phải", "metadata": {"from_staff": "x"}}),
-        ],
+    save_in_rasa(
+        database_url,
+        citizen,
+        [BotUttered("bot nói", timestamp=100.0), BotUttered("Cán bộ đây", metadata={"from_staff": USERNAME}, timestamp=200.0)],
     )
+    save_in_rasa(database_url, "web:other", [BotUttered("không phải", metadata={"from_staff": "x"}, timestamp=300.0)])
     body = staff_client.get("/webhooks/web/staff-messages", params={"after": 150}, headers=widget).json()
     assert body == {"paused": True, "messages": [{"text": "Cán bộ đây", "timestamp": 200.0}]}
 
@@ -715,7 +697,9 @@ def test_console_analytics_empty(staff_client: TestClient) -> None:
     assert "Thống kê" in page.text and "Chưa có dữ liệu." in page.text
 
 
-def test_console_analytics_counts(staff_client: TestClient) -> None:
+def test_console_analytics_counts(staff_client: TestClient, database_url: str, save_in_rasa: Any) -> None:
+    from rasa.shared.core.events import UserUttered
+
     add_handoff(staff_client)
     add_handoff(staff_client, sender_id="web-2", status="closed")
     with session_scope(db(staff_client)) as session:
@@ -725,16 +709,11 @@ def test_console_analytics_counts(staff_client: TestClient) -> None:
                 Feedback(sender_id="b", channel="rest", procedure_key="ho-chieu", rating=4),
             ]
         )
-    parse = {"procedure": {"key": "the-can-cuoc", "confidence": 0.9}}
-    create_rasa_events_table(
-        db(staff_client),
-        [
-            ("a", "user", 1.0, {"event": "user", "text": "làm cccd", "parse_data": parse}),
-            ("a", "user", 2.0, {"event": "user", "text": "cccd", "parse_data": parse}),
-            ("b", "user", 3.0, {"event": "user", "text": "chào", "parse_data": {"procedure": None}}),
-            ("b", "user", 4.0, {"event": "user"}),
-        ],
-    )
+    asked = {"intent": {"name": "ask_procedure", "confidence": 0.9}, "procedure": {"key": "the-can-cuoc", "confidence": 0.9}}
+    said = [UserUttered("làm cccd", parse_data=asked, timestamp=1.0), UserUttered("cccd", parse_data=asked, timestamp=2.0)]
+    save_in_rasa(database_url, "a", said)
+    greeting = {"intent": {"name": "greet", "confidence": 1.0}, "procedure": None}
+    save_in_rasa(database_url, "b", [UserUttered("chào", parse_data=greeting, timestamp=3.0), UserUttered(timestamp=4.0)])
     html = staff_client.get("/staff/analytics").text
     assert "4,5/5" in html
     assert "Cấp hộ chiếu phổ thông ở trong nước" in html

@@ -1,18 +1,23 @@
-"""The analytics page's charts: inline SVG drawn on the server from Rasa's events and our feedback table."""
+"""The analytics page's charts: inline SVG drawn on the server from Rasa's events and our feedback table.
+
+The events are stored through Rasa's own SQL tracker store (the ``save_in_rasa`` fixture), as the app stores them.
+"""
 
 from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 from fastapi.testclient import TestClient
+from rasa.shared.core.events import BotUttered, SlotSet, UserUttered
 
 from assistant.analytics import daily_activity
 from assistant.charts import bar_chart, column_chart
 from assistant.db.models import Feedback
 from assistant.db.session import session_scope
 from tests.assistant.api import test_console as console_tests
-from tests.assistant.api.test_console import create_rasa_events_table, db
+from tests.assistant.api.test_console import db
 
 # the console's fixtures (an SQLite file with the real records and one officer; a client; a logged-in client)
 database_url = console_tests.database_url
@@ -38,16 +43,20 @@ def test_charts_escape_labels_and_scale_bars() -> None:
     assert "Chưa có dữ liệu." in column_chart("z", "Trống", [("01/12", None)])
 
 
-def test_console_analytics_page_draws_four_charts_from_the_events(staff_client: TestClient) -> None:
+def test_console_analytics_page_draws_four_charts_from_the_events(
+    staff_client: TestClient, database_url: str, save_in_rasa: Any
+) -> None:
     now = time.time()
     guide = {"procedure": "ho-chieu", "aspect": "result", "step": None, "steps": None}
-    create_rasa_events_table(
-        db(staff_client),
+    asked = {"intent": {"name": "ask_procedure", "confidence": 0.9}, "procedure": {"key": "ho-chieu", "confidence": 0.9}}
+    save_in_rasa(
+        database_url,
+        "a",
         [
-            ("a", "user", now - 5, {"event": "user", "parse_data": {"intent": {"name": "ask_procedure"}, "procedure": {"key": "ho-chieu"}}}),
-            ("a", "user", now - 4, {"event": "user", "parse_data": {"intent": {"name": "nlu_fallback"}}}),
-            ("a", "slot", now - 3, {"event": "slot", "name": "guide_procedure", "value": "ho-chieu"}),
-            ("a", "bot", now - 2, {"event": "bot", "text": "Xong!", "data": {"custom": guide}}),
+            UserUttered("làm hộ chiếu", parse_data=asked, timestamp=now - 5),
+            UserUttered("abc xyz", parse_data={"intent": {"name": "nlu_fallback", "confidence": 0.3}}, timestamp=now - 4),
+            SlotSet("guide_procedure", "ho-chieu", timestamp=now - 3),
+            BotUttered("Xong!", data={"custom": guide}, timestamp=now - 2),
         ],
     )
     with session_scope(db(staff_client)) as session:
