@@ -36,10 +36,15 @@ from actions.procedures import CONFIRM_BELOW, resume_button, suspend
 from assistant.catalogue.schema import Procedure
 
 
+def in_range(procedure: Procedure, answers: Dict[str, str], index: int) -> int:
+    """``index`` (0-based) moved into the steps that apply: a saved step may lie past them once the record has fewer."""
+    return max(0, min(index, len(procedure.steps_for(answers)) - 1))
+
+
 def step_message(procedure: Procedure, answers: Dict[str, str], index: int) -> Dict[str, Any]:
     """``Bước i/N: …`` for step ``index`` (0-based, kept in range) with the walkthrough buttons."""
     steps = procedure.steps_for(answers)
-    index = max(0, min(index, len(steps) - 1))
+    index = in_range(procedure, answers, index)
     step = steps[index]
     text = f"Bước {index + 1}/{len(steps)}: {step.title}\n{step.text}{caution(step.confidence)}"
     return {
@@ -134,8 +139,10 @@ class ActionGuideChecklist(Action):
             return []
         step = tracker.get_slot("guide_step")
         if step is not None:  # resumed walkthrough: show where they were
-            dispatcher.utter_message(**step_message(procedure, answers_of(tracker), int(step)))
-            return at_step(procedure, int(step))
+            answers = answers_of(tracker)
+            step = in_range(procedure, answers, int(step))
+            dispatcher.utter_message(**step_message(procedure, answers, step))
+            return at_step(procedure, step)
         if tracker.get_slot("guide_form_vneid") == "no" and procedure.requires_vneid:
             vneid = get_procedure(VNEID_KEY)
             if vneid is not None:
@@ -195,7 +202,8 @@ class _WalkthroughAction(Action, ABC):
         procedure, step = _current(tracker)
         if procedure is None or step is None:
             return not_in_walkthrough(dispatcher, tracker)
-        return self.walk(dispatcher, tracker, procedure, step, answers_of(tracker))
+        answers = answers_of(tracker)
+        return self.walk(dispatcher, tracker, procedure, in_range(procedure, answers, step), answers)
 
     @abstractmethod
     def walk(

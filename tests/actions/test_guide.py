@@ -11,6 +11,8 @@ from actions.guide import (
     ActionGuideChecklist,
     ActionGuideNext,
     ActionGuidePrevious,
+    ActionGuideProgress,
+    ActionGuideRepeat,
     ActionRestart,
     ActionStartGuide,
 )
@@ -105,6 +107,37 @@ async def test_guide_previous_on_the_first_step_stays_on_it(actions_catalogue: A
     assert await ActionGuidePrevious().run(dispatcher, tracker_from(slots), {}) == at_step("ho-chieu", 0)
     assert "bước đầu tiên" in dispatcher.messages[0]["text"]
     assert dispatcher.messages[-1]["text"].startswith("Bước 1/") and dispatcher.messages[-1]["custom"]["step"] == 1
+
+
+#: A saved step can lie outside the steps that apply now (the record has fewer since, or a slot was mangled).
+OUT_OF_RANGE = {"before the first": -1, "just past the last": "last+1", "far past the last": 99}
+
+
+@pytest.mark.parametrize("saved", list(OUT_OF_RANGE.values()), ids=list(OUT_OF_RANGE))
+@pytest.mark.parametrize("action", [ActionGuideRepeat, ActionGuideProgress, ActionGuideChecklist], ids=["repeat", "progress", "resume"])
+async def test_guide_shows_only_steps_that_exist(
+    actions_catalogue: Any, dispatcher: Any, tracker_from: Any, action: Any, saved: Any
+) -> None:
+    """Bước k/N always has 1 ≤ k ≤ N, and the walkthrough's slot moves to the step shown."""
+    answers = {"situation": "first", "applicant": "self"}
+    total = len(actions_catalogue.get("ho-chieu").steps_for(answers))
+    step = total if saved == "last+1" else saved
+    shown = 1 if step < 0 else total
+    slots = {"guide_procedure": "ho-chieu", "guide_step": step, "guide_answers": answers}
+    assert await action().run(dispatcher, tracker_from(slots), {}) == at_step("ho-chieu", shown - 1)
+    assert dispatcher.messages[-1]["text"].startswith(f"Bước {shown}/{total}: ")
+    assert (dispatcher.messages[-1]["custom"]["step"], dispatcher.messages[-1]["custom"]["steps"]) == (shown, total)
+
+
+@pytest.mark.parametrize("saved", ["last+1", 99])
+async def test_guide_back_from_past_the_last_step_shows_the_one_before_the_last(
+    actions_catalogue: Any, dispatcher: Any, tracker_from: Any, saved: Any
+) -> None:
+    answers = {"situation": "first", "applicant": "self"}
+    total = len(actions_catalogue.get("ho-chieu").steps_for(answers))
+    slots = {"guide_procedure": "ho-chieu", "guide_step": total if saved == "last+1" else saved, "guide_answers": answers}
+    assert await ActionGuidePrevious().run(dispatcher, tracker_from(slots), {}) == at_step("ho-chieu", total - 2)
+    assert dispatcher.messages[-1]["text"].startswith(f"Bước {total - 1}/{total}: ")
 
 
 async def test_guide_past_the_last_step_gives_result_and_rating(actions_catalogue: Any, dispatcher: Any, tracker_from: Any) -> None:
