@@ -21,10 +21,13 @@ START_TIMEOUT = 120.0
 class LiveServer:
     """One app process; ``say`` talks to its REST channel."""
 
-    def __init__(self, *, database_url: str, redis_url: str | None = None, log: Path) -> None:
+    def __init__(
+        self, *, database_url: str, redis_url: str | None = None, log: Path, settings: dict[str, str] | None = None
+    ) -> None:
         self.database_url = database_url
         self.redis_url = redis_url
         self.log = log
+        self.settings = settings or {}  # more ASSISTANT_* variables (a channel's secrets, say)
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -40,6 +43,7 @@ class LiveServer:
             PORT=str(self.port),
             RASA_TELEMETRY_ENABLED="false",
         )
+        env.update(self.settings)
         if self.redis_url:
             env["ASSISTANT_REDIS_URL"] = self.redis_url
             # several processes: one session secret for all (staff sessions, widget tokens)

@@ -1,4 +1,5 @@
-"""End to end through a real server: trained model, SQLite tracker store, REST channel, actions endpoint.
+"""End to end through a real server: trained model, SQLite tracker store, REST channel, actions endpoint,
+and the Zalo and Messenger channels answering to fake platforms on loopback.
 
 These are the issue's "done when" checks, as a citizen would see them.
 """
@@ -8,12 +9,21 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
+from assistant.channels.messenger import messenger_messages
+from assistant.channels.zalo import zalo_messages
+from assistant.engine import Reply
+from tests.assistant.channels import test_messenger as messenger_tests
+from tests.assistant.channels import test_zalo as zalo_tests
+from tests.assistant.channels.fakes import FakePlatform, graph_answer
 from tests.conftest import TODAY
 from tests.live import LiveServer
 from tests.staff_login import staff_login
@@ -25,8 +35,8 @@ STEP = re.compile(r"Bước (\d+)/(\d+):")
 class DatedServer(LiveServer):
     """A live server whose "today" is set through ``ASSISTANT_TODAY``, never taken from the calendar."""
 
-    def __init__(self, *, today: date, database_url: str, log: Path) -> None:
-        super().__init__(database_url=database_url, log=log)
+    def __init__(self, *, today: date, database_url: str, log: Path, settings: dict[str, str]) -> None:
+        super().__init__(database_url=database_url, log=log, settings=settings)
         self.today = today
 
     def env(self) -> dict[str, str]:
@@ -44,9 +54,35 @@ class DatedServer(LiveServer):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatedServer]:
+def zalo_api() -> Iterator[FakePlatform]:
+    """Zalo's OA API, faked on loopback: it records what the server sends and accepts it."""
+    with FakePlatform(answer=lambda _status: {"error": 0, "message": "Success", "data": {"message_id": "m"}}) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def graph_api() -> Iterator[FakePlatform]:
+    """Meta's Send API, faked on loopback."""
+    with FakePlatform(answer=graph_answer(messenger_tests.PSID), prefix="/v21.0") as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, zalo_api: FakePlatform, graph_api: FakePlatform) -> Iterator[DatedServer]:
     folder = tmp_path_factory.mktemp("e2e")
-    live = DatedServer(today=TODAY, database_url=f"sqlite:///{folder / 'assistant.db'}", log=folder / "server.log")
+    channels = {  # Zalo and Messenger on, their APIs on loopback (without these secrets both are 404: unit tests)
+        "ASSISTANT_ZALO_APP_ID": zalo_tests.APP_ID,
+        "ASSISTANT_ZALO_OA_SECRET": zalo_tests.OA_SECRET,
+        "ASSISTANT_ZALO_ACCESS_TOKEN": zalo_tests.ACCESS_TOKEN,
+        "ASSISTANT_ZALO_API_BASE": zalo_api.url,
+        "ASSISTANT_MESSENGER_VERIFY_TOKEN": messenger_tests.VERIFY_TOKEN,
+        "ASSISTANT_MESSENGER_APP_SECRET": messenger_tests.APP_SECRET,
+        "ASSISTANT_MESSENGER_PAGE_TOKEN": messenger_tests.PAGE_TOKEN,
+        "ASSISTANT_MESSENGER_API_BASE": graph_api.url,
+    }
+    live = DatedServer(
+        today=TODAY, database_url=f"sqlite:///{folder / 'assistant.db'}", log=folder / "server.log", settings=channels
+    )
     loaded = live.cli("procedures", "load")
     assert loaded.returncode == 0, loaded.stderr
     live.start()
@@ -272,11 +308,104 @@ def test_demo_page_and_widget(server: LiveServer) -> None:
 # The widget in a real browser, on the demo page and on a portal of another origin: tests/test_widget.py.
 
 
-def test_channels_without_secrets_are_off(server: LiveServer) -> None:
-    import httpx
+# --- Zalo and Messenger: a citizen's message through the real engine, the answer to the platform's API -----
 
-    assert httpx.post(server.url + "/webhooks/zalo/webhook", json={}).status_code == 404
-    assert httpx.get(server.url + "/webhooks/facebook/webhook").status_code == 404
+FEE_QUESTION = "làm hộ chiếu hết bao nhiêu tiền"
+#: The fee's legal basis, on whatever day the server runs (amounts change with it: the date tests above).
+FEE_BASIS = re.compile(r"TT \d+/20\d\d/TT-BTC")
+
+
+def rendered(replies: list[dict[str, Any]], render: Callable[[Reply], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The platform messages ``render`` makes of REST replies: what the platform must receive for the same answer."""
+    return [m for r in replies for m in render(Reply(recipient_id="x", text=r.get("text"), buttons=r.get("buttons") or []))]
+
+
+def received(platform: FakePlatform, count: int, *, within: float = 60.0) -> list[dict[str, Any]]:
+    """The requests the platform received, once ``count`` are in (the server answers in the background)."""
+    deadline = time.monotonic() + within
+    while len(platform.requests) < count:
+        assert time.monotonic() < deadline, f"{len(platform.requests)} of {count} messages reached the platform"
+        time.sleep(0.1)
+    time.sleep(1.0)  # a second answer (a forged or repeated event let through) would be here by now
+    return list(platform.requests)
+
+
+def zalo_turn(server: LiveServer, zalo_api: FakePlatform, text: str, twin: str) -> list[dict[str, Any]]:
+    """The citizen writes ``text`` on Zalo; the messages Zalo's API got, checked against a REST twin's answer."""
+    expected = rendered(server.say(twin, text), zalo_messages)
+    zalo_api.requests.clear()
+    raw = zalo_tests.event(text, msg_id=f"e2e-{uuid.uuid4().hex}")
+    url = f"{server.url}/webhooks/zalo/webhook"
+    assert httpx.post(url, content=raw, headers=zalo_tests.signed(raw, secret="guessed"), timeout=30).status_code == 403
+    assert httpx.post(url, content=raw, headers=zalo_tests.signed(raw), timeout=30).json() == {"status": "ok"}
+    sent = received(zalo_api, len(expected))
+    assert httpx.post(url, content=raw, headers=zalo_tests.signed(raw), timeout=30).json() == {"status": "duplicate"}
+    assert [r["json"]["message"] for r in sent] == expected
+    assert {(r["path"], r["headers"]["access_token"], r["json"]["recipient"]["user_id"]) for r in sent} == {
+        ("/v3.0/oa/message/cs", zalo_tests.ACCESS_TOKEN, zalo_tests.USER)
+    }
+    return expected
+
+
+def test_zalo_citizen_gets_the_real_fee_answer_then_presses_a_button(server: LiveServer, zalo_api: FakePlatform) -> None:
+    messages = zalo_turn(server, zalo_api, FEE_QUESTION, "zalo-twin-1")
+    text = "\n".join(m["text"] for m in messages)
+    assert "Lệ phí" in text and "hộ chiếu" in text and FEE_BASIS.search(text) and "Nguồn:" in text, text
+    buttons = {b["title"]: b for m in messages for b in m.get("attachment", {}).get("payload", {}).get("buttons", [])}
+    guide = buttons["Hướng dẫn làm online từng bước"]
+    assert guide["type"] == "oa.query.hide" and guide["payload"].startswith("/start_guide")
+    # Zalo sends a pressed oa.query button back as the citizen's text: the walkthrough starts
+    started = zalo_turn(server, zalo_api, guide["payload"], "zalo-twin-1")
+    assert "VNeID" in "\n".join(m["text"] for m in started)
+
+
+def messenger_turn(server: LiveServer, graph_api: FakePlatform, twin: str, text: str, **message: Any) -> list[dict[str, Any]]:
+    """The citizen writes ``text`` (or presses a quick reply) on Messenger; the messages the Send API got."""
+    expected = rendered(server.say(twin, message.get("quick_reply", {}).get("payload", text)), messenger_messages)
+    graph_api.requests.clear()
+    raw = messenger_tests.delivery(messenger_tests.text_event(text, mid=f"m_{uuid.uuid4().hex}", **message))
+    url = f"{server.url}/webhooks/facebook/webhook"
+    assert httpx.post(url, content=raw, headers=messenger_tests.signed(raw, "guessed"), timeout=30).status_code == 403
+    assert httpx.post(url, content=raw, headers=messenger_tests.signed(raw), timeout=30).json() == {"status": "ok"}
+    sent = received(graph_api, len(expected))
+    assert [r["json"]["message"] for r in sent] == expected
+    assert {(r["path"], r["query"]["access_token"][0], r["json"]["recipient"]["id"]) for r in sent} == {
+        ("/v21.0/me/messages", messenger_tests.PAGE_TOKEN, messenger_tests.PSID)
+    }
+    return expected
+
+
+def test_messenger_citizen_gets_the_real_fee_answer_then_taps_a_quick_reply(
+    server: LiveServer, graph_api: FakePlatform
+) -> None:
+    params = messenger_tests.verify_params()
+    handshake = httpx.get(f"{server.url}/webhooks/facebook/webhook", params=params, timeout=30)
+    assert handshake.status_code == 200 and handshake.text == params["hub.challenge"]
+    messages = messenger_turn(server, graph_api, "messenger-twin-1", FEE_QUESTION)
+    text = "\n".join(m["text"] for m in messages)
+    assert "Lệ phí" in text and "hộ chiếu" in text and FEE_BASIS.search(text) and "Nguồn:" in text, text
+    quick = {q["title"]: q for m in messages for q in m.get("quick_replies", [])}
+    guide = next(q for title, q in quick.items() if title.startswith("Hướng dẫn"))
+    started = messenger_turn(server, graph_api, "messenger-twin-1", guide["title"], quick_reply={"payload": guide["payload"]})
+    assert "VNeID" in "\n".join(m["text"] for m in started)
+
+
+def test_analytics_count_the_questions_the_server_stored(server: LiveServer) -> None:
+    """The staff's "most asked" table reads the events Rasa stored for a real parse: one more question, one more row."""
+    from assistant.analytics import asked_procedures
+    from assistant.db.session import make_engine
+
+    def passports() -> tuple[int, int]:
+        engine = make_engine(server.database_url)
+        try:
+            rows, _ = asked_procedures(engine)
+        finally:
+            engine.dispose()
+        return next(((messages, chats) for key, messages, chats in rows if key == "ho-chieu"), (0, 0))
+
+    before = passports()
+    server.say(f"asked-{uuid.uuid4().hex[:8]}", FEE_QUESTION)
+    assert passports() == (before[0] + 1, before[1] + 1)
 
 
 def test_server_log_masks_phone_numbers(server: LiveServer, tmp_path: Path) -> None:
