@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from rasa.shared.nlu.training_data.loading import load_data
 
 from assistant.conversations import load_conversations
 from assistant.evaluation import FLOORS, PROCEDURE_FLOOR, load_examples, parse_all, procedures_below_floor, score
-from assistant.text.normalize import fold, strip_diacritics
+from assistant.text.normalize import expand_abbreviations, fold, strip_diacritics
 
 ROOT = Path(__file__).resolve().parent.parent
 HELDOUT = ROOT / "tests" / "data" / "heldout.yml"
@@ -45,6 +46,53 @@ def test_nlu_data_evaluation_sets_share_no_sentence_with_training(training: list
     trained = {key(m.get("text")) for m in training}
     shared = [e["text"] for e in evaluation_set if key(e["text"]) in trained]
     assert shared == []
+
+
+#: A held-out message is a near-copy of a training message or alias when they share at least this share of the
+#: words of each (words as the model reads them: folded, abbreviations and teencode expanded). Both sides count: a
+#: bare "hộ chiếu" inside a long training message is a short question, not a copy, while "dk khai tu can giay to j"
+#: beside "đăng ký khai tử cần giấy tờ gì" is the same sentence.
+NEAR_COPY = 0.8
+
+
+def near_copies(texts: list[str], known: list[str]) -> list[tuple[str, str, float]]:
+    """(text, the known message it copies, the share of words they share) for each near-copy among ``texts``."""
+    known_words = [frozenset(expand_abbreviations(k).split()) for k in known]
+    having: dict[str, list[int]] = {}
+    for i, words in enumerate(known_words):
+        for word in words:
+            having.setdefault(word, []).append(i)
+    found = []
+    for text in texts:
+        words = frozenset(expand_abbreviations(text).split())
+        shared = Counter(i for word in words for i in having.get(word, []))
+        best = max(((n / max(len(words), len(known_words[i])), i) for i, n in shared.items()), default=(0.0, -1))
+        if best[0] >= NEAR_COPY:
+            found.append((text, known[best[1]], round(best[0], 2)))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("text", "known", "copied"),
+    [
+        ("dk khai tu can giay to j", "đăng ký khai tử cần giấy tờ gì", True),  # the same sentence in teencode
+        ("Hộ chiếu?", "hộ chiếu", True),  # an alias, word for word
+        ("còn mấy bước nữa vậy", "còn mấy bước nữa", True),  # four words of five
+        ("hộ chiếu", "tôi muốn làm hộ chiếu ở đâu", False),  # a short question inside a longer one
+        ("lam passport mat bao lau", "mat giay to tuy than, lam lai bao lau nhan duoc", False),
+    ],
+)
+def test_nlu_data_near_copies_are_the_same_words_both_ways(text: str, known: str, copied: bool) -> None:
+    assert bool(near_copies([text], [known])) is copied
+
+
+def test_nlu_data_heldout_has_no_near_copy_of_training_or_aliases(training: list, heldout: list[dict]) -> None:
+    """The held-out set measures understanding, not memory: no message nearly repeats one the model learnt."""
+    from assistant.catalogue.service import Catalogue
+
+    aliases = [a for p in Catalogue.from_directory(ROOT / "procedures").all() for a in p.aliases]
+    copies = near_copies([e["text"] for e in heldout], [m.get("text") for m in training] + aliases)
+    assert copies == [], f"{len(copies)} held-out messages nearly copy training ones:\n" + "\n".join(map(str, copies))
 
 
 def test_nlu_data_dev_set_shares_no_sentence_with_heldout(heldout: list[dict]) -> None:
