@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from assistant.channels.messenger import messenger_messages
-from assistant.channels.zalo import zalo_messages
+from assistant.channels.messenger_send import messenger_messages
+from assistant.channels.zalo_send import zalo_messages
 from assistant.engine import Reply
 from tests.assistant.channels import test_messenger as messenger_tests
 from tests.assistant.channels import test_zalo as zalo_tests

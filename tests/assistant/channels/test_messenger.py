@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from assistant.channels import messenger, messenger_send
+from assistant.channels import messenger_send
 from assistant.channels.rest import NO_WORDS_REPLY
 from assistant.main import create_app
 from assistant.outbox_worker import OutboxWorker

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from assistant.channels import common, zalo, zalo_send
+from assistant.channels import common, zalo_send
 from assistant.channels.rest import NO_WORDS_REPLY
 from assistant.main import create_app
 from assistant.outbox_worker import OutboxWorker
