@@ -15,7 +15,7 @@ from pathlib import Path
 
 from assistant.engine import load_nlu_agent
 from assistant.model_store import data_hash, model_path_for
-from assistant.settings import ROOT, get_settings
+from assistant.settings import ROOT, Settings, get_settings
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -53,6 +53,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_catalogue_if_empty(settings: Settings) -> None:
+    """Load ``procedures/`` into a database that has no catalogue yet (before the workers start)."""
+    from assistant.catalogue.service import Catalogue
+    from assistant.db.session import make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        Catalogue.from_db_or_directory(engine, settings.procedures_dir)
+    finally:
+        engine.dispose()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the app with uvicorn."""
     import uvicorn
@@ -72,6 +84,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from assistant.db.migrate import upgrade
 
         upgrade(settings.database_url)  # once, here, not in each worker
+        _load_catalogue_if_empty(settings)
         os.environ["ASSISTANT_MIGRATE_ON_START"] = "false"
     get_settings.cache_clear()
     uvicorn.run(

@@ -72,9 +72,10 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
         if settings.migrate_on_start:
             upgrade(db_engine)
         app.state.db_engine = db_engine
-        app.state.catalogue = Catalogue.from_db(db_engine)
-        if not app.state.catalogue.all():
-            logger.warning("the procedure catalogue is empty; run `assistant procedures load`")
+        if settings.migrate_on_start:  # with --workers, `assistant serve` migrated and loaded before starting them
+            app.state.catalogue = Catalogue.from_db_or_directory(db_engine, settings.procedures_dir)
+        else:
+            app.state.catalogue = Catalogue.from_db(db_engine)
         app.state.handoffs = HandoffService.from_settings(db_engine, settings)
         app.state.metrics = Metrics(db_engine)
         app.state.zalo_tokens = await zalo_token.start(settings, db_engine)  # renewed; the pair in the database

@@ -109,6 +109,25 @@ class Catalogue:
         return cls(procedures)
 
     @classmethod
+    def from_db_or_directory(cls, engine: Engine, directory: Path) -> "Catalogue":
+        """The database's catalogue; on a database with none yet, ``directory`` is loaded into it first.
+
+        ``assistant serve`` on a fresh database answers instead of waiting at 503 for someone to run
+        ``assistant procedures load``.
+
+        Raises:
+            RecordInvalid: a record in ``directory`` is invalid (nothing is loaded; the message lists why).
+        """
+        catalogue = cls.from_db(engine)
+        if len(catalogue):
+            return catalogue
+        from assistant.catalogue.loader import load_procedures
+
+        report = load_procedures(engine, directory)
+        logger.info("the database had no procedures: loaded %s (%s)", directory, report.summary())
+        return cls.from_db(engine)
+
+    @classmethod
     def from_directory(cls, path: Path) -> "Catalogue":
         """Validate and hold the records of a folder (tests, and tools that need no database).
 
