@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ from assistant.text.normalize import expand_abbreviations, expand_words, fold, n
 
 __all__ = ["OptionCues", "SituationCues", "age_in"]
 
+#: Messages whose answers are kept per process (a few MB at most): earlier turns are read again every turn.
+ANSWERS_CACHED = 8192
 _AGE = re.compile(r"\b(\d{1,3})\s*(tuoi|t)\b")
 _MONTHS = re.compile(r"\b(\d{1,2})\s*(thang|th)\s*tuoi\b|\b(\d{1,2})\s*thang\b(?!\s*\d)")
 
@@ -55,6 +58,11 @@ class OptionCues:
     """(lower-case text with diacritics, folded text) per phrase."""
     age_below: int | None = None
     age_from: int | None = None
+    _marked: tuple[bool, ...] = field(init=False, repr=False, compare=False)
+    """Per phrase: written with diacritics (then a message with diacritics compares it accented)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_marked", tuple(_has_diacritics(accented) for accented, _ in self.phrases))
 
     def longest_hit(self, text: str, folded: str, *, marked: bool) -> int:
         """Length of the longest phrase found in the message (0 when none).
@@ -63,8 +71,8 @@ class OptionCues:
         """
         spaced_text, spaced_folded = f" {text} ", f" {folded} "
         best = 0
-        for accented, plain in self.phrases:
-            hit = f" {accented} " in spaced_text if marked and _has_diacritics(accented) else f" {plain} " in spaced_folded
+        for (accented, plain), accented_marked in zip(self.phrases, self._marked, strict=True):
+            hit = f" {accented} " in spaced_text if marked and accented_marked else f" {plain} " in spaced_folded
             if hit:
                 best = max(best, len(plain))
         return best
@@ -93,6 +101,8 @@ class SituationCues:
         self._cues = cues
         self._defaults = defaults or {}
         self._ignore = [(_words(p), expand_abbreviations(p)) for p in ignore]
+        # Each turn re-reads the conversation's earlier messages (actions/context.py): read each message once.
+        self._answers = lru_cache(maxsize=ANSWERS_CACHED)(self._read_answers)
 
     @classmethod
     def from_file(cls, path: Path) -> SituationCues:
@@ -138,6 +148,9 @@ class SituationCues:
 
     def answers(self, key: str, message: str) -> dict[str, str]:
         """The answers a message gives to procedure ``key``'s questions: question id → option id."""
+        return dict(self._answers(key, message))
+
+    def _read_answers(self, key: str, message: str) -> dict[str, str]:
         text, folded = f" {_words(message)} ", f" {expand_abbreviations(message)} "
         for accented, plain in self._ignore:
             text, folded = text.replace(f" {accented} ", " "), folded.replace(f" {plain} ", " ")
