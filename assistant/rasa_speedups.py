@@ -125,12 +125,16 @@ def _resolver_by_type_name(base: type, original: Any) -> Any:
 
 
 def install() -> None:
-    """Replace Rasa's per-call schema check and subclass scans by cached ones (idempotent)."""
+    """Replace Rasa's per-call schema check and subclass scans by cached ones, and its tracker replays by
+    :mod:`assistant.rasa_states` (idempotent)."""
     global _original
     from rasa.core.actions.action import RemoteAction
     from rasa.shared.core.events import Event
     from rasa.shared.core.slots import Slot
 
+    from assistant import rasa_states
+
+    rasa_states.install()
     if _original is None:
         _original = RemoteAction._validate_action_result
         RemoteAction._validate_action_result = _validate_action_result
@@ -142,9 +146,13 @@ def install() -> None:
 
 
 def uninstall() -> None:
-    """Put Rasa's own check and lookups back."""
+    """Put Rasa's own check, lookups and tracker replays back."""
     global _original
     from rasa.core.actions.action import RemoteAction
+
+    from assistant import rasa_states
+
+    rasa_states.uninstall()
 
     if _original is not None:
         RemoteAction._validate_action_result = _original

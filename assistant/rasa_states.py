@@ -1,0 +1,233 @@
+"""Rasa's dialogue states without replaying the whole conversation at every prediction.
+
+Rasa 3.6 rebuilds a conversation's history from its first event several times per turn:
+
+- ``DialogueStateTracker.copy()`` (before every action) replays every event into a new tracker;
+- ``applied_events()`` (session checks, copies, state building) walks every event again;
+- ``Domain.states_for_tracker_history()`` (three times per prediction: the rule policy with text and with
+  intents, memoization without rule-only turns) replays the conversation once more and builds a state
+  for each action in it.
+
+So a turn costs more the longer the conversation is. This module keeps Rasa's results and removes the
+repetition: a copy clones the tracker's current state (slots, loop, latest action and message) instead of
+re-deriving it; ``applied_events()`` is remembered per tracker until its events change; and the states are
+extended from the last ones built for the same conversation when its applied events start with the same
+event objects (a revert or a new session starts again from scratch). Each replacement gives what Rasa's own
+function gives (``tests/assistant/test_rasa_states.py`` compares them on every prefix of real conversations);
+:func:`install` and :func:`uninstall` switch them.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from rasa.shared.constants import DEFAULT_SENDER_ID
+from rasa.shared.core.constants import PREVIOUS_ACTION
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted
+from rasa.shared.core.trackers import DialogueStateTracker
+
+__all__ = ["install", "installed", "uninstall"]
+
+#: Conversations (× the three ways states are asked for) whose last states are kept.
+KEPT_HISTORIES = 3000
+
+_original: dict[str, Any] = {}
+
+
+def fast_copy(self: DialogueStateTracker) -> DialogueStateTracker:
+    """``DialogueStateTracker.copy()`` without replaying the events.
+
+    Rasa's copy is ``init_copy()`` plus every event applied again, which leaves ``model_id``,
+    ``assistant_id`` and ``sender_source`` unset; the clone does the same. Everything an event may change in
+    place (the event list, slots, the active loop, the latest action) is copied; events and messages are
+    shared, as they are after a replay.
+    """
+    clone = DialogueStateTracker.__new__(DialogueStateTracker)
+    clone.__dict__.update(self.__dict__)
+    clone.__dict__.pop("_assistant_applied", None)
+    clone.events = self._create_events(list(self.events))
+    slots = type(self.slots)()
+    for name, slot in self.slots.items():
+        slots[name] = copy.copy(slot)
+    clone.slots = slots
+    clone.latest_action = dict(self.latest_action) if self.latest_action is not None else None
+    clone.active_loop = copy.copy(self.active_loop)
+    clone.sender_id = self.sender_id or DEFAULT_SENDER_ID
+    clone.sender_source = None
+    clone.model_id = None
+    clone.assistant_id = None
+    return clone
+
+
+def _events_key(tracker: DialogueStateTracker) -> tuple[int, int, int]:
+    events = tracker.events
+    if not events:
+        return (0, 0, 0)
+    return (len(events), id(events[0]), id(events[-1]))
+
+
+def remembered_applied_events(self: DialogueStateTracker) -> list[Any]:
+    """``applied_events()``, computed again only when the tracker's events changed."""
+    key = _events_key(self)
+    kept = self.__dict__.get("_assistant_applied")
+    if kept is None or kept[0] != key:
+        kept = (key, _original["applied_events"](self))
+        self.__dict__["_assistant_applied"] = kept
+    return list(kept[1])
+
+
+@dataclass
+class _History:
+    """Where building one conversation's states stopped: resume from here when it only grew."""
+
+    applied: list[Any]
+    tracker: DialogueStateTracker
+    """The prior tracker after every applied event (read, never updated: a resume clones it)."""
+    states: list[dict[str, Any]]
+    """The states before the final one (which depends on what comes next)."""
+    last_ml_action_sub_state: Any
+    turn_was_hidden: bool
+    domain: Domain
+    rule_only_data: Any
+
+
+class _Histories:
+    """The last :class:`_History` per conversation and way of asking (bounded, least recently used first out)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[Any, ...], _History] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> _History | None:
+        with self._lock:
+            history = self._items.get(key)
+            if history is not None:
+                self._items.move_to_end(key)
+            return history
+
+    def put(self, key: tuple[Any, ...], history: _History) -> None:
+        with self._lock:
+            self._items[key] = history
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_histories = _Histories(KEPT_HISTORIES)
+
+
+def _starts_with(applied: list[Any], prefix: list[Any]) -> bool:
+    return len(prefix) <= len(applied) and all(a is b for a, b in zip(applied, prefix, strict=False))
+
+
+def _copy_states(states: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fresh state and sub-state dicts (featurizers delete keys from them), shared where Rasa's are shared."""
+    copies: dict[int, dict[str, Any]] = {}
+    out = []
+    for state in states:
+        new = {}
+        for kind, sub_state in state.items():
+            sub_copy = copies.get(id(sub_state))
+            if sub_copy is None:
+                sub_copy = copies[id(sub_state)] = dict(sub_state)
+            new[kind] = sub_copy
+        out.append(new)
+    return out
+
+
+def incremental_states_for_tracker_history(
+    self: Domain,
+    tracker: DialogueStateTracker,
+    omit_unset_slots: bool = False,
+    ignore_rule_only_turns: bool = False,
+    rule_only_data: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """``Domain.states_for_tracker_history`` built on from the states of the conversation's last call.
+
+    Same loop as Rasa's (one state per prior tracker before each action and one at the end; rule-only turns
+    hidden on request); the part already built for the same event objects is taken from the last call.
+    """
+    applied = tracker.applied_events()
+    key = (tracker.sender_id, omit_unset_slots, ignore_rule_only_turns)
+    kept = _histories.get(key) if tracker.sender_id and not tracker.is_rule_tracker else None
+    if (
+        kept is not None
+        and kept.domain is self
+        and kept.rule_only_data is rule_only_data
+        and _starts_with(applied, kept.applied)
+    ):
+        prior = fast_copy(kept.tracker)
+        states = list(kept.states)
+        last_ml_action_sub_state, turn_was_hidden = kept.last_ml_action_sub_state, kept.turn_was_hidden
+        new_events = applied[len(kept.applied) :]
+    else:
+        prior = tracker.init_copy()
+        states, last_ml_action_sub_state, turn_was_hidden = [], None, False
+        new_events = applied
+
+    def add_state(hide_rule_turn: bool) -> None:
+        nonlocal last_ml_action_sub_state, turn_was_hidden
+        if ignore_rule_only_turns:
+            if not turn_was_hidden:
+                last_ml_action_sub_state = self._get_prev_action_sub_state(prior)
+            if not prior.followup_action and not prior.latest_action_name == prior.active_loop_name:
+                turn_was_hidden = hide_rule_turn
+            if turn_was_hidden:
+                return
+        state = self.get_active_state(prior, omit_unset_slots=omit_unset_slots)
+        if ignore_rule_only_turns:
+            self._remove_rule_only_features(state, rule_only_data)
+            if states:
+                self._substitute_rule_only_user_input(state, states[-1])
+            if last_ml_action_sub_state:
+                state[PREVIOUS_ACTION] = last_ml_action_sub_state
+        states.append(self._clean_state(state))
+
+    for event in new_events:
+        if isinstance(event, ActionExecuted):
+            add_state(event.hide_rule_turn)
+        prior.update(event)
+    if tracker.sender_id and not tracker.is_rule_tracker:
+        _histories.put(
+            key,
+            _History(list(applied), prior, list(states), last_ml_action_sub_state, turn_was_hidden, self, rule_only_data),
+        )
+    add_state(False)
+    return _copy_states(states)
+
+
+def install() -> None:
+    """Use the replacements (idempotent)."""
+    if _original:
+        return
+    _original["copy"] = DialogueStateTracker.copy
+    _original["applied_events"] = DialogueStateTracker.applied_events
+    _original["states_for_tracker_history"] = Domain.states_for_tracker_history
+    DialogueStateTracker.copy = fast_copy  # type: ignore[method-assign]
+    DialogueStateTracker.applied_events = remembered_applied_events  # type: ignore[method-assign]
+    Domain.states_for_tracker_history = incremental_states_for_tracker_history  # type: ignore[method-assign]
+
+
+def uninstall() -> None:
+    """Back to Rasa's own functions (tests)."""
+    if not _original:
+        return
+    DialogueStateTracker.copy = _original.pop("copy")  # type: ignore[method-assign]
+    DialogueStateTracker.applied_events = _original.pop("applied_events")  # type: ignore[method-assign]
+    Domain.states_for_tracker_history = _original.pop("states_for_tracker_history")  # type: ignore[method-assign]
+    _histories.clear()
+
+
+def installed() -> bool:
+    """Whether the replacements are in use."""
+    return bool(_original)
