@@ -168,11 +168,12 @@ class TrackerCache:
 def _new_session_after(events: list[Any], start: int) -> bool:
     """True when one of ``events[start:]`` starts a session after events of an earlier one (the session expired).
 
-    A new conversation's first session (``action_session_start`` then ``session_started``) does not count.
+    A new conversation's first session (``action_session_start`` then ``session_started``, after at most the
+    ``action_listen`` the store created it with) does not count: only a session after something the citizen said.
     """
     for index in range(max(start, 0), len(events)):
-        if getattr(events[index], "type_name", None) == "session_started" and index > 1:
-            return True
+        if getattr(events[index], "type_name", None) == "session_started":
+            return any(getattr(e, "type_name", None) == "user" for e in events[:index])
     return False
 
 

@@ -156,6 +156,27 @@ def test_tracker_cache_rereads_a_new_session(tmp_path: Path) -> None:
         store.engine.dispose()
 
 
+def test_tracker_cache_keeps_a_new_conversation_after_its_first_session_starts(tmp_path: Path) -> None:
+    """Rasa creates a conversation with ``action_listen``, then starts its first session: still the same one."""
+    store, cache = make_store(f"sqlite:///{tmp_path / 'first.db'}")
+    try:
+
+        async def first_turn() -> Any:
+            tracker = await store.get_or_create_tracker("c6")  # saved with action_listen
+            for event in (ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen")):
+                tracker.update(event)
+            tracker.update(UserUttered("xin chào"))
+            await store.save(tracker)
+            return tracker
+
+        tracker = asyncio.run(first_turn())
+        assert "c6" in cache._entries
+        assert asyncio.run(store.retrieve("c6")) is tracker  # the second turn needs no read of the store
+    finally:
+        cache.uninstall()
+        store.engine.dispose()
+
+
 def test_tracker_cache_is_bounded(tmp_path: Path) -> None:
     store, cache = make_store(f"sqlite:///{tmp_path / 'lru.db'}", size=3)
     try:
