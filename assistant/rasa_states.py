@@ -23,12 +23,20 @@ import copy
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from rasa.shared.constants import DEFAULT_SENDER_ID
 from rasa.shared.core.constants import PREVIOUS_ACTION
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted
+from rasa.shared.core.events import (
+    ActionExecuted,
+    ActionReverted,
+    ActiveLoop,
+    Restarted,
+    SessionStarted,
+    UserUtteranceReverted,
+)
 from rasa.shared.core.trackers import DialogueStateTracker
 
 __all__ = ["install", "installed", "uninstall"]
@@ -48,8 +56,7 @@ def fast_copy(self: DialogueStateTracker) -> DialogueStateTracker:
     shared, as they are after a replay.
     """
     clone = DialogueStateTracker.__new__(DialogueStateTracker)
-    clone.__dict__.update(self.__dict__)
-    clone.__dict__.pop("_assistant_applied", None)
+    clone.__dict__.update(self.__dict__)  # with the remembered applied events: the same event objects
     clone.events = self._create_events(list(self.events))
     slots = type(self.slots)()
     for name, slot in self.slots.items():
@@ -64,21 +71,41 @@ def fast_copy(self: DialogueStateTracker) -> DialogueStateTracker:
     return clone
 
 
-def _events_key(tracker: DialogueStateTracker) -> tuple[int, int, int]:
-    events = tracker.events
-    if not events:
-        return (0, 0, 0)
-    return (len(events), id(events[0]), id(events[-1]))
+_RESETS = (Restarted, SessionStarted, ActionReverted, UserUtteranceReverted)
+
+
+def _appends_plainly(event: Any, loop_names: frozenset[str]) -> bool:
+    """Whether Rasa's ``applied_events`` would simply append ``event`` and change nothing before it."""
+    if isinstance(event, _RESETS):
+        return False
+    if isinstance(event, ActiveLoop):
+        return event.name is None or event.name in loop_names  # a new loop's name changes how earlier runs count
+    return not (isinstance(event, ActionExecuted) and event.action_name in loop_names)
 
 
 def remembered_applied_events(self: DialogueStateTracker) -> list[Any]:
-    """``applied_events()``, computed again only when the tracker's events changed."""
-    key = _events_key(self)
+    """``applied_events()``, extended with the new events when they only append, else computed again.
+
+    Kept on the tracker with the event count and the first and last event it was computed for.
+    """
+    events = self.events
+    count = len(events)
     kept = self.__dict__.get("_assistant_applied")
-    if kept is None or kept[0] != key:
-        kept = (key, _original["applied_events"](self))
-        self.__dict__["_assistant_applied"] = kept
-    return list(kept[1])
+    if kept is not None and count and events[0] is kept[1]:
+        known, _, last, loop_names, applied = kept
+        if known == count and events[-1] is last:
+            return list(applied)
+        if 0 < known < count and events[known - 1] is last:
+            new = list(islice(events, known, count))
+            if all(_appends_plainly(event, loop_names) for event in new):
+                applied = applied + new
+                self.__dict__["_assistant_applied"] = (count, events[0], events[-1], loop_names, applied)
+                return list(applied)
+    applied = _original["applied_events"](self)
+    if count:
+        loop_names = frozenset(e.name for e in events if isinstance(e, ActiveLoop) and e.name)
+        self.__dict__["_assistant_applied"] = (count, events[0], events[-1], loop_names, applied)
+    return list(applied)
 
 
 @dataclass
@@ -94,6 +121,8 @@ class _History:
     turn_was_hidden: bool
     domain: Domain
     rule_only_data: Any
+    final_state: dict[str, Any] | None = None
+    """The active state at the end (the first state of the next call when an action comes next)."""
 
 
 class _Histories:
@@ -160,6 +189,7 @@ def incremental_states_for_tracker_history(
     applied = tracker.applied_events()
     key = (tracker.sender_id, omit_unset_slots, ignore_rule_only_turns)
     kept = _histories.get(key) if tracker.sender_id and not tracker.is_rule_tracker else None
+    known: dict[str, Any] | None = None  # the active state at the point where the last call stopped
     if (
         kept is not None
         and kept.domain is self
@@ -170,21 +200,28 @@ def incremental_states_for_tracker_history(
         states = list(kept.states)
         last_ml_action_sub_state, turn_was_hidden = kept.last_ml_action_sub_state, kept.turn_was_hidden
         new_events = applied[len(kept.applied) :]
+        known = kept.final_state
     else:
         prior = tracker.init_copy()
         states, last_ml_action_sub_state, turn_was_hidden = [], None, False
         new_events = applied
 
-    def add_state(hide_rule_turn: bool) -> None:
-        nonlocal last_ml_action_sub_state, turn_was_hidden
+    def add_state(hide_rule_turn: bool) -> dict[str, Any] | None:
+        """Rasa's loop body for the prior tracker as it is now; returns the active state it computed."""
+        nonlocal last_ml_action_sub_state, turn_was_hidden, known
         if ignore_rule_only_turns:
             if not turn_was_hidden:
                 last_ml_action_sub_state = self._get_prev_action_sub_state(prior)
             if not prior.followup_action and not prior.latest_action_name == prior.active_loop_name:
                 turn_was_hidden = hide_rule_turn
             if turn_was_hidden:
-                return
-        state = self.get_active_state(prior, omit_unset_slots=omit_unset_slots)
+                known = None
+                return None
+        if known is not None:
+            state, known = _copy_states([known])[0], None
+        else:
+            state = self.get_active_state(prior, omit_unset_slots=omit_unset_slots)
+        active = _copy_states([state])[0]
         if ignore_rule_only_turns:
             self._remove_rule_only_features(state, rule_only_data)
             if states:
@@ -192,17 +229,17 @@ def incremental_states_for_tracker_history(
             if last_ml_action_sub_state:
                 state[PREVIOUS_ACTION] = last_ml_action_sub_state
         states.append(self._clean_state(state))
+        return active
 
     for event in new_events:
         if isinstance(event, ActionExecuted):
             add_state(event.hide_rule_turn)
+        known = None  # only the state right where the last call stopped is known
         prior.update(event)
+    history = _History(list(applied), prior, list(states), last_ml_action_sub_state, turn_was_hidden, self, rule_only_data)
+    history.final_state = add_state(False)
     if tracker.sender_id and not tracker.is_rule_tracker:
-        _histories.put(
-            key,
-            _History(list(applied), prior, list(states), last_ml_action_sub_state, turn_was_hidden, self, rule_only_data),
-        )
-    add_state(False)
+        _histories.put(key, history)
     return _copy_states(states)
 
 
