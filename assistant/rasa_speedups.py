@@ -124,6 +124,30 @@ def _resolver_by_type_name(base: type, original: Any) -> Any:
     return resolve_by_type
 
 
+_original_form_trial: list[Any] = []
+
+
+def _install_form_trial() -> None:
+    """A form's trial tracker (built on every validation) cloned from the current one, not replayed."""
+    from rasa.core.actions.forms import FormAction
+    from rasa.shared.core.constants import REQUESTED_SLOT
+    from rasa.shared.core.events import ActionExecuted, SlotSet
+
+    from assistant.rasa_states import form_trial_tracker
+
+    if _original_form_trial:
+        return
+    _original_form_trial.append(FormAction._temporary_tracker)
+
+    def _temporary_tracker(self: Any, current_tracker: Any, additional_events: list[Any], domain: Any) -> Any:
+        requested = SlotSet(REQUESTED_SLOT, self.get_slot_to_fill(current_tracker))  # as Rasa's own
+        return form_trial_tracker(
+            current_tracker, [requested, ActionExecuted(self.name()), *additional_events], domain.slots
+        )
+
+    FormAction._temporary_tracker = _temporary_tracker  # type: ignore[method-assign]
+
+
 def install() -> None:
     """Replace Rasa's per-call schema check and subclass scans by cached ones, and its tracker replays by
     :mod:`assistant.rasa_states` (idempotent)."""
@@ -135,6 +159,7 @@ def install() -> None:
     from assistant import rasa_states
 
     rasa_states.install()
+    _install_form_trial()
     if _original is None:
         _original = RemoteAction._validate_action_result
         RemoteAction._validate_action_result = _validate_action_result
@@ -153,6 +178,10 @@ def uninstall() -> None:
     from assistant import rasa_states
 
     rasa_states.uninstall()
+    if _original_form_trial:
+        from rasa.core.actions.forms import FormAction
+
+        FormAction._temporary_tracker = _original_form_trial.pop()  # type: ignore[method-assign]
 
     if _original is not None:
         RemoteAction._validate_action_result = _original

@@ -71,6 +71,30 @@ def fast_copy(self: DialogueStateTracker) -> DialogueStateTracker:
     return clone
 
 
+def form_trial_tracker(
+    current_tracker: DialogueStateTracker, extra_events: list[Any], slots: Any
+) -> DialogueStateTracker:
+    """``DialogueStateTracker.from_events(sender, current.events_after_latest_restart() + extra, slots)``.
+
+    Rasa builds this trial tracker each time a form validates what the citizen said, by replaying the
+    whole conversation; when the conversation was never restarted, the current tracker's state is cloned
+    and only ``extra_events`` are applied.
+    """
+    if current_tracker.idx_after_latest_restart() != 0 or [s.name for s in slots] != list(current_tracker.slots):
+        return DialogueStateTracker.from_events(
+            current_tracker.sender_id, current_tracker.events_after_latest_restart() + extra_events, slots=slots
+        )
+    trial = fast_copy(current_tracker)
+    trial.__dict__.pop("_assistant_applied", None)
+    trial._max_event_history = None
+    trial.events = trial._create_events(list(current_tracker.events))
+    trial.sender_id = current_tracker.sender_id
+    trial.is_rule_tracker = False
+    for event in extra_events:
+        trial.update(event)
+    return trial
+
+
 _RESETS = (Restarted, SessionStarted, ActionReverted, UserUtteranceReverted)
 
 
@@ -126,23 +150,38 @@ class _History:
 
 
 class _Histories:
-    """The last :class:`_History` per conversation and way of asking (bounded, least recently used first out)."""
+    """The last few :class:`_History` per conversation and way of asking, least recently used first out.
 
-    def __init__(self, size: int) -> None:
+    A few, not one: Rasa also asks for the states of trial copies of a tracker (a form's validation, a rule
+    check), which branch off the conversation; the conversation's own line must survive them.
+    """
+
+    def __init__(self, size: int, per_key: int = 3) -> None:
         self._size = size
-        self._items: OrderedDict[tuple[Any, ...], _History] = OrderedDict()
+        self._per_key = per_key
+        self._items: OrderedDict[tuple[Any, ...], list[_History]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[Any, ...]) -> _History | None:
+    def longest_prefix(self, key: tuple[Any, ...], applied: list[Any], domain: Domain, rule_only_data: Any) -> _History | None:
+        """The kept history with the most events that ``applied`` starts with."""
         with self._lock:
-            history = self._items.get(key)
-            if history is not None:
-                self._items.move_to_end(key)
-            return history
+            histories = self._items.get(key)
+            if not histories:
+                return None
+            self._items.move_to_end(key)
+            histories = list(histories)
+        usable = [
+            h
+            for h in histories
+            if h.domain is domain and h.rule_only_data is rule_only_data and _starts_with(applied, h.applied)
+        ]
+        return max(usable, key=lambda h: len(h.applied), default=None)
 
     def put(self, key: tuple[Any, ...], history: _History) -> None:
         with self._lock:
-            self._items[key] = history
+            # a history the new one extends is superseded by it
+            kept = [h for h in self._items.get(key, []) if not _starts_with(history.applied, h.applied)]
+            self._items[key] = [*kept[-(self._per_key - 1) :], history]
             self._items.move_to_end(key)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
@@ -187,15 +226,14 @@ def incremental_states_for_tracker_history(
     hidden on request); the part already built for the same event objects is taken from the last call.
     """
     applied = tracker.applied_events()
+    if not ignore_rule_only_turns:
+        rule_only_data = None  # only read when rule-only turns are ignored
     key = (tracker.sender_id, omit_unset_slots, ignore_rule_only_turns)
-    kept = _histories.get(key) if tracker.sender_id and not tracker.is_rule_tracker else None
+    kept = None
+    if tracker.sender_id and not tracker.is_rule_tracker:
+        kept = _histories.longest_prefix(key, applied, self, rule_only_data)
     known: dict[str, Any] | None = None  # the active state at the point where the last call stopped
-    if (
-        kept is not None
-        and kept.domain is self
-        and kept.rule_only_data is rule_only_data
-        and _starts_with(applied, kept.applied)
-    ):
+    if kept is not None:
         prior = fast_copy(kept.tracker)
         states = list(kept.states)
         last_ml_action_sub_state, turn_was_hidden = kept.last_ml_action_sub_state, kept.turn_was_hidden

@@ -133,6 +133,22 @@ def test_the_same_as_rasa_with_reverts_forms_sessions_and_restarts(domain: Domai
     assert check_same(domain, hand_made_conversations()) == sum(len(c) for c in hand_made_conversations())
 
 
+def test_a_form_trial_tracker_is_the_one_rasa_replays(domain: Domain) -> None:
+    """What a form validates on: the conversation plus the form's trial events, as ``from_events`` builds it."""
+    trial_events = [SlotSet("requested_slot", "guide_answers"), ActionExecuted("guide_form"), SlotSet("procedure", "ho-chieu")]
+    compared = 0
+    for n, events in enumerate(story_conversations(domain)[:40] + hand_made_conversations()):
+        for tracker in grow(domain, f"f{n}", events):
+            fast = rasa_states.form_trial_tracker(tracker, list(trial_events), domain.slots)
+            slow = DialogueStateTracker.from_events(
+                tracker.sender_id, tracker.events_after_latest_restart() + list(trial_events), slots=domain.slots
+            )
+            assert tracker_state(fast) == tracker_state(slow), f"conversation {n} after {len(tracker.events)} events"
+            assert fast.slots is not tracker.slots and len(fast.events) == len(tracker.events_after_latest_restart()) + 3
+            compared += 1
+    assert compared > 300
+
+
 def test_states_are_built_on_not_rebuilt(domain: Domain, replacements: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each new event adds its state; earlier ones are not computed again."""
     conversation = story_conversations(domain)[0]
