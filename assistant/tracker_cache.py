@@ -141,9 +141,11 @@ class TrackerCache:
         """The session's events as dicts, and the conversation's ``max(id)``, in one transaction."""
         event = self._store.SQLEvent
         with self._store.session_scope() as session:
+            last_id = session.execute(_LAST_ID, {"sender_id": sender_id}).scalar()
+            if last_id is None:  # a new conversation: no need for Rasa's session query
+                return [], None
             query = self._store._event_query(session, sender_id, fetch_events_from_all_sessions=False)
             data = [row.data for row in query.with_entities(event.data)]
-            last_id = session.execute(_LAST_ID, {"sender_id": sender_id}).scalar()
         return [json.loads(d) for d in data], last_id
 
     def _append(self, sender_id: str, events: list[Any], saved: int | None, last_id: int | None) -> tuple[int, int | None]:
