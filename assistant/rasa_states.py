@@ -27,7 +27,7 @@ from itertools import islice
 from typing import Any
 
 from rasa.shared.constants import DEFAULT_SENDER_ID
-from rasa.shared.core.constants import PREVIOUS_ACTION
+from rasa.shared.core.constants import PREVIOUS_ACTION, USER
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
     ActionExecuted,
@@ -198,17 +198,25 @@ def _starts_with(applied: list[Any], prefix: list[Any]) -> bool:
     return len(prefix) <= len(applied) and all(a is b for a, b in zip(applied, prefix, strict=False))
 
 
+def _copy_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A state with its own sub-state dicts."""
+    return {kind: dict(sub_state) for kind, sub_state in state.items()}
+
+
 def _copy_states(states: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Fresh state and sub-state dicts (featurizers delete keys from them), shared where Rasa's are shared."""
+    """States to hand out: Rasa's featurizers delete keys from the states and from their ``user`` sub-states
+    (``_choose_last_user_input``, ``_remove_user_text_if_intent``; nothing else is changed by Rasa 3.6), so
+    those are fresh; a ``user`` sub-state shared by two states stays shared, as in Rasa's own list."""
     copies: dict[int, dict[str, Any]] = {}
     out = []
     for state in states:
-        new = {}
-        for kind, sub_state in state.items():
-            sub_copy = copies.get(id(sub_state))
-            if sub_copy is None:
-                sub_copy = copies[id(sub_state)] = dict(sub_state)
-            new[kind] = sub_copy
+        new = dict(state)
+        user = state.get(USER)
+        if user is not None:
+            user_copy = copies.get(id(user))
+            if user_copy is None:
+                user_copy = copies[id(user)] = dict(user)
+            new[USER] = user_copy
         out.append(new)
     return out
 
@@ -256,10 +264,10 @@ def incremental_states_for_tracker_history(
                 known = None
                 return None
         if known is not None:
-            state, known = _copy_states([known])[0], None
+            state, known = _copy_state(known), None
         else:
             state = self.get_active_state(prior, omit_unset_slots=omit_unset_slots)
-        active = _copy_states([state])[0]
+        active = _copy_state(state)
         if ignore_rule_only_turns:
             self._remove_rule_only_features(state, rule_only_data)
             if states:

@@ -7,6 +7,7 @@ every event both implementations must agree.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from typing import Any
 
@@ -173,12 +174,13 @@ def test_callers_may_change_the_states_they_get(domain: Domain, replacements: No
     for event in hand_made_conversations()[0][:6]:
         tracker.update(event, domain)
     first = domain.states_for_tracker_history(tracker)
-    for state in first:
+    expected = copy.deepcopy(domain.states_for_tracker_history(tracker))
+    for state in first:  # what Rasa 3.6's featurizers do to them
+        state.get("user", {}).pop("intent", None)
+        state.get("user", {}).pop("text", None)
         state.pop("user", None)
-        state.get("prev_action", {}).clear()
-    again = domain.states_for_tracker_history(tracker)
-    assert any("user" in state for state in again)
-    assert all(state.get("prev_action") for state in again if "prev_action" in state)
+    assert domain.states_for_tracker_history(tracker) == expected
+    assert any("user" in state for state in expected)
 
 
 def test_a_copy_is_independent_of_its_original(domain: Domain, replacements: None) -> None:
