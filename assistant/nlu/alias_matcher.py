@@ -11,8 +11,9 @@ abbreviations expanded (:func:`assistant.text.normalize.expand_abbreviations`).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, NamedTuple, Tuple
 
 import yaml
 from scipy.sparse import csr_matrix
@@ -46,6 +47,27 @@ def read_aliases(directory: Path) -> Dict[str, List[str]]:
     return aliases
 
 
+#: Messages whose tokens and name matches are kept per process.
+SCANS_KEPT = 4096
+
+
+class _Scan(NamedTuple):
+    """A folded message's tokens and the procedure names found in it."""
+
+    words: Tuple[str, ...]
+    punct: Tuple[bool, ...]
+    matches: Tuple[Tuple[str, int, int, int], ...]
+    """(procedure key, first token, end token, length of the matched text) per name found."""
+
+    def covered(self) -> List[bool]:
+        """Per token: inside a procedure's name."""
+        inside = [False] * len(self.words)
+        for _, start, end, _ in self.matches:
+            for i in range(start, end):
+                inside[i] = True
+        return inside
+
+
 class AliasMatcher:
     """Counts, per procedure, how many of its aliases occur in a folded message (spaCy PhraseMatcher)."""
 
@@ -60,27 +82,32 @@ class AliasMatcher:
             if key in self._column:
                 patterns = {expand_abbreviations(n) for n in names}
                 self._matcher.add(key, [self._nlp.make_doc(p) for p in patterns if p])
+        # A message is read up to four times per parse (features, mask, name checks): tokenise and match it once.
+        self._scan = lru_cache(maxsize=SCANS_KEPT)(self._scan_text)
+
+    def _scan_text(self, text: str) -> _Scan:
+        doc = self._nlp.make_doc(text)
+        matches = tuple(
+            (self._nlp.vocab.strings[match_id], start, end, len(doc[start:end].text))
+            for match_id, start, end in self._matcher(doc)
+        )
+        return _Scan(tuple(t.text for t in doc), tuple(t.is_punct for t in doc), matches)
 
     def features(self, folded: List[str]) -> csr_matrix:
         rows, cols, values = [], [], []
         for row, text in enumerate(folded):
-            doc = self._nlp.make_doc(text)
-            for match_id, start, end in self._matcher(doc):
+            for key, start, end, _ in self._scan(text).matches:
                 rows.append(row)
-                cols.append(self._column[self._nlp.vocab.strings[match_id]])
+                cols.append(self._column[key])
                 values.append(float(end - start))
         return csr_matrix((values, (rows, cols)), shape=(len(folded), len(self._column)))
 
     def _outside_names(self, folded: str) -> Tuple[List[str], int]:
         """The words of a folded message outside every procedure name, and the longest name's length."""
-        doc = self._nlp.make_doc(folded)
-        covered = [False] * len(doc)
-        longest = 0
-        for _, start, end in self._matcher(doc):
-            longest = max(longest, len(doc[start:end].text))
-            for i in range(start, end):
-                covered[i] = True
-        rest = [t.text for t, inside in zip(doc, covered, strict=True) if not inside and not t.is_punct]
+        scan = self._scan(folded)
+        covered = scan.covered()
+        longest = max((length for *_, length in scan.matches), default=0)
+        rest = [w for w, inside, punct in zip(scan.words, covered, scan.punct, strict=True) if not inside and not punct]
         return rest, longest
 
     def only_names(self, folded: str, fillers: frozenset = frozenset()) -> bool:
@@ -114,15 +141,11 @@ class AliasMatcher:
         """
         masked = []
         for text in folded:
-            doc = self._nlp.make_doc(text)
-            covered = [False] * len(doc)
-            for _, start, end in self._matcher(doc):
-                for i in range(start, end):
-                    covered[i] = True
+            scan = self._scan(text)
             words: List[str] = []
-            for token, inside in zip(doc, covered, strict=True):
+            for word, inside in zip(scan.words, scan.covered(), strict=True):
                 if not inside:
-                    words.append(token.text)
+                    words.append(word)
                 elif not words or words[-1] != placeholder:
                     words.append(placeholder)
             masked.append(" ".join(words))
