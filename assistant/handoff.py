@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.engine import Engine
 
 from assistant.after_hours import collect_step, consent_question, contact_saved, parse_desk_hours, within_desk_hours
@@ -47,6 +47,10 @@ _HANDOFF = Handoff.__table__.c
 
 LAST_MESSAGES = 12
 ACTIVE = (HandoffStatus.open.value, HandoffStatus.claimed.value)
+#: Whether a conversation has an active hand-off: asked before every turn, built once (one indexed query).
+_ANY_ACTIVE = (
+    select(_HANDOFF.id).where(_HANDOFF.sender_id == bindparam("sender_id"), _HANDOFF.status.in_(ACTIVE)).limit(1)
+)
 
 QUEUE_TEXT = "Bạn đang ở vị trí số {position} trong hàng chờ gặp cán bộ."
 TIMEOUT_TEXT = (
@@ -254,6 +258,9 @@ class HandoffService:
     def gate_now(self, sender_id: str, text: str) -> Gate:
         """:meth:`gate`, blocking (on a worker thread)."""
         now = self._clock()
+        with self._engine.connect() as connection:  # most turns: no hand-off, no ORM session
+            if connection.execute(_ANY_ACTIVE, {"sender_id": sender_id}).first() is None:
+                return Gate()
         with session_scope(self._engine) as session:
             handoff = session.execute(
                 select(Handoff)
