@@ -125,6 +125,26 @@ def _resolver_by_type_name(base: type, original: Any) -> Any:
 
 
 _original_form_trial: list[Any] = []
+_original_intent_load: list[Any] = []
+
+
+def _install_transposable_intent_model() -> None:
+    """Rasa's intent classifier scores with a contiguous ``coef_.T`` (see ``transposable_coefficients``)."""
+    from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
+
+    from assistant.nlu.procedure_models import transposable_coefficients
+
+    if _original_intent_load:
+        return
+    load = LogisticRegressionClassifier.__dict__["load"].__func__
+    _original_intent_load.append(LogisticRegressionClassifier.__dict__["load"])
+
+    def load_transposable(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        component = load(cls, *args, **kwargs)
+        transposable_coefficients(getattr(component, "clf", None))
+        return component
+
+    LogisticRegressionClassifier.load = classmethod(load_transposable)  # type: ignore[method-assign,assignment]
 
 
 def _install_form_trial() -> None:
@@ -160,6 +180,7 @@ def install() -> None:
 
     rasa_states.install()
     _install_form_trial()
+    _install_transposable_intent_model()
     if _original is None:
         _original = RemoteAction._validate_action_result
         RemoteAction._validate_action_result = _validate_action_result
@@ -178,6 +199,10 @@ def uninstall() -> None:
     from assistant import rasa_states
 
     rasa_states.uninstall()
+    if _original_intent_load:
+        from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
+
+        LogisticRegressionClassifier.load = _original_intent_load.pop()  # type: ignore[method-assign]
     if _original_form_trial:
         from rasa.core.actions.forms import FormAction
 

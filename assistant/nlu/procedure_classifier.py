@@ -43,7 +43,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from assistant.nlu.alias_matcher import FILLERS, SWITCH_FRAME, SWITCH_TAIL, AliasMatcher, read_aliases
 from assistant.nlu.aspect_cues import cue_groups
-from assistant.nlu.procedure_models import fit_state, predict
+from assistant.nlu.procedure_models import fit_state, predict, transposable_coefficients
 from assistant.text.normalize import expand_abbreviations
 
 logger = logging.getLogger(__name__)
@@ -119,6 +119,8 @@ class ProcedureClassifier(GraphComponent):
         self._matcher: Optional[AliasMatcher] = None
         if state:
             self._matcher = AliasMatcher(state["aliases"], list(state["procedure_model"].classes_))
+            for model in ("procedure_model", "aspect_model"):
+                transposable_coefficients(state.get(model))
 
     @classmethod
     def create(

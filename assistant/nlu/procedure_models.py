@@ -23,7 +23,20 @@ from assistant.nlu.aspect_cues import cue_features
 from assistant.nlu.composition import compose
 from assistant.text.normalize import expand_abbreviations
 
-__all__ = ["aspect_featurize", "featurize", "fit_aspect", "fit_state", "predict"]
+__all__ = ["aspect_featurize", "featurize", "fit_aspect", "fit_state", "predict", "transposable_coefficients"]
+
+
+def transposable_coefficients(model: Any) -> None:
+    """Store a fitted linear model's ``coef_`` column-major, so that ``coef_.T`` is contiguous.
+
+    scikit-learn scores a sparse message as ``X @ coef_.T``; SciPy wants that right-hand side contiguous and,
+    for row-major ``coef_``, copies the whole matrix (classes × tens of thousands of features) on every call:
+    a quarter of a millisecond each time, several times per message. Labels and rankings are the same (on
+    1,402 held-out, dev and conversation messages one confidence moved in its 12th decimal).
+    """
+    coef = getattr(model, "coef_", None)
+    if isinstance(coef, np.ndarray) and not coef.flags.f_contiguous:
+        model.coef_ = np.asfortranarray(coef)
 
 
 def _vectorizers(config: Dict[str, Any]) -> Dict[str, Any]:
