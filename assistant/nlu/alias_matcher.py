@@ -102,6 +102,19 @@ class AliasMatcher:
                 values.append(float(end - start))
         return csr_matrix((values, (rows, cols)), shape=(len(folded), len(self._column)))
 
+    @property
+    def width(self) -> int:
+        """How many columns :meth:`features` has (one per procedure)."""
+        return len(self._column)
+
+    def feature_row(self, folded: str) -> Dict[int, float]:
+        """One message's row of :meth:`features` as column → value."""
+        row: Dict[int, float] = {}
+        for key, start, end, _ in self._scan(folded).matches:
+            column = self._column[key]
+            row[column] = row.get(column, 0.0) + float(end - start)
+        return row
+
     def _outside_names(self, folded: str) -> Tuple[List[str], int]:
         """The words of a folded message outside every procedure name, and the longest name's length."""
         scan = self._scan(folded)

@@ -179,6 +179,7 @@ _CUES: Dict[Text, Tuple[Text, ...]] = {
 }
 
 GROUPS: Tuple[Text, ...] = tuple(_CUES)
+_COLUMN: Dict[Text, int] = {group: i for i, group in enumerate(GROUPS)}
 _PATTERNS: Dict[Text, Pattern[Text]] = {
     group: re.compile(r"\b(?:" + "|".join(phrases) + r")\b") for group, phrases in _CUES.items()
 }
@@ -207,22 +208,26 @@ def cue_groups(folded: Text) -> List[Text]:
     return sorted(positions, key=lambda g: positions[g][0])
 
 
+def cue_row(folded: Text) -> Dict[int, float]:
+    """One message's cue features as column → value (the columns of :func:`cue_features`)."""
+    n = len(GROUPS)
+    positions = cue_positions(folded)
+    if not positions:
+        return {2 * n: 1.0}
+    row = {_COLUMN[group]: 1.0 + float(np.log(len(starts))) for group, starts in positions.items()}
+    first = min(positions, key=lambda g: positions[g][0])
+    row[n + _COLUMN[first]] = 1.0
+    return row
+
+
 def cue_features(folded: List[Text]) -> csr_matrix:
     """Cue features of folded messages, one row each.
 
     Columns: per group its match count (log-scaled), then per group whether it is the first group
     asked, then one column that fires when no group fires.
     """
-    n = len(GROUPS)
-    column = {group: i for i, group in enumerate(GROUPS)}
-    matrix = np.zeros((len(folded), 2 * n + 1), dtype=np.float64)
-    for row, text in enumerate(folded):
-        positions = cue_positions(text)
-        if not positions:
-            matrix[row, 2 * n] = 1.0
-            continue
-        for group, starts in positions.items():
-            matrix[row, column[group]] = 1.0 + np.log(len(starts))
-        first = min(positions, key=lambda g: positions[g][0])
-        matrix[row, n + column[first]] = 1.0
+    matrix = np.zeros((len(folded), 2 * len(GROUPS) + 1), dtype=np.float64)
+    for index, text in enumerate(folded):
+        for column, value in cue_row(text).items():
+            matrix[index, column] = value
     return csr_matrix(matrix)

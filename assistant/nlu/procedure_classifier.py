@@ -43,6 +43,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from assistant.nlu.alias_matcher import FILLERS, SWITCH_FRAME, SWITCH_TAIL, AliasMatcher, read_aliases
 from assistant.nlu.aspect_cues import cue_groups
+from assistant.nlu.one_message import predict_one
 from assistant.nlu.procedure_models import fit_state, predict, transposable_coefficients
 from assistant.text.normalize import expand_abbreviations
 
@@ -198,8 +199,11 @@ class ProcedureClassifier(GraphComponent):
         if not folded.strip():
             return [], None
         assert self._matcher is not None
-        probabilities_all, aspects = predict([folded], self._state, self._matcher, self._config)
-        probabilities = probabilities_all[0]
+        scored = predict_one(folded, self._state, self._matcher, self._config)
+        if scored is None:
+            probabilities_all, aspects = predict([folded], self._state, self._matcher, self._config)
+            scored = probabilities_all[0], aspects[0]
+        probabilities, aspect = scored
         model = self._state["procedure_model"]
         order = [i for i in np.argsort(-probabilities) if model.classes_[i] != NO_PROCEDURE]
         ranking: List[Dict[str, Any]] = [
@@ -215,7 +219,6 @@ class ProcedureClassifier(GraphComponent):
             model_says = next((float(r["confidence"]) for r in ranking if r["key"] == named[0]), 0.0)
             switched = {"key": named[0], "confidence": max(model_says, SWITCH_CONFIDENCE)}
             ranking = [switched] + [r for r in ranking if r["key"] != named[0]][: self._config["ranking_length"] - 1]
-        aspect = aspects[0]
         if ranking and self._matcher.asks_no_aspect(folded):
             aspect = None
         return ranking, aspect

@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from assistant.nlu.alias_matcher import AliasMatcher
+from assistant.nlu.one_message import predict_one
 from assistant.nlu.procedure_models import featurize, fit_state, predict, transposable_coefficients
 
 TEXTS = [
@@ -40,3 +41,24 @@ def test_transposable_coefficients_keep_every_score_and_stop_the_copy() -> None:
 def test_transposable_coefficients_leave_other_objects_alone() -> None:
     transposable_coefficients(None)
     transposable_coefficients(AliasMatcher(ALIASES, sorted(ALIASES)))
+
+
+def test_one_message_scoring_is_predict_without_matrices() -> None:
+    """predict_one gives predict's probabilities and aspect, for named, unnamed, typo'd and empty messages."""
+    state, matcher = fit_state(TEXTS, PROCEDURES, TEXTS, ASPECTS, ALIASES, CONFIG)
+    for model in ("procedure_model", "aspect_model"):
+        transposable_coefficients(state[model])
+    messages = ["ho chieu bao nhieu tien", "căn cước làm ở đâu", "giấy tờ gì", "khai snh bao lau", "zzz", ""]
+    probabilities, aspects = predict(messages, state, matcher, CONFIG)
+    for index, message in enumerate(messages):
+        scored = predict_one(message, state, matcher, CONFIG)
+        assert scored is not None
+        np.testing.assert_allclose(scored[0], probabilities[index], rtol=0, atol=1e-12)
+        assert scored[1] == aspects[index]
+
+
+def test_one_message_scoring_declines_what_it_does_not_compute() -> None:
+    """A two-procedure model's probabilities are not a softmax: predict does it."""
+    two = {key: ALIASES[key] for key in ("ho-chieu", "the-can-cuoc")}
+    state, matcher = fit_state(TEXTS[:4], PROCEDURES[:4], TEXTS[:4], ASPECTS[:4], two, CONFIG)
+    assert predict_one("hộ chiếu", state, matcher, CONFIG) is None
