@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     #: Portal origins allowed to embed the web widget (comma-separated ``scheme://host[:port]``; ``*`` = any).
     #: The assistant's own origin (the demo page) is always allowed.
     allowed_origins: str = ""
+    #: The page with the widget that a desk case's QR code opens (``<page>?hoso=<code>``): an absolute http(s)
+    #: URL of a portal page that embeds the widget. Unset: this server's own demo page ``/``.
+    public_url: str | None = None
+    #: How long a desk case's QR code opens the case on a phone, in days.
+    desk_case_days: float = 7.0
     handoff_hours: str = "7:30–11:30 và 13:30–17:00, thứ Hai đến thứ Sáu"
     #: When staff are at the desk, Vietnam time: ``<days> <from>-<to>[,<from>-<to>]``, groups joined by ``;``
     #: (days ``mon``…``sun``, ranges like ``mon-fri``). Empty: always. Outside, a hand-off collects a call-back contact.
@@ -97,6 +102,7 @@ class Settings(BaseSettings):
         "messenger_page_token",
         "session_secret",
         "metrics_token",
+        "public_url",
         "today",
         pre=True,
     )
@@ -132,6 +138,23 @@ class Settings(BaseSettings):
     def _origins_are_origins(cls, value: str) -> str:  # noqa: N805
         """Refuse an entry that is not an origin (a path, no scheme): a typo never changes CORS silently."""
         parse_origins(value)
+        return value
+
+    @validator("public_url")
+    def _public_url_is_a_page(cls, value: str | None) -> str | None:  # noqa: N805
+        """Refuse a public page that is not an absolute http(s) URL: a QR code must open somewhere real."""
+        if value is not None:
+            parts = urlsplit(value.strip())
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"not an absolute http(s) URL: {value!r}")
+            return value.strip()
+        return value
+
+    @validator("desk_case_days")
+    def _desk_case_days_positive(cls, value: float) -> float:  # noqa: N805
+        """A desk case's code must be valid for some time."""
+        if value <= 0:
+            raise ValueError("must be above 0")
         return value
 
     @property

@@ -5,9 +5,10 @@ A widget conversation is ``web:<32 hex digits>`` (128 random bits). The server g
 ``Authorization: Bearer`` header (never in a URL, so it stays out of access logs). A client can only reach a
 ``web:`` conversation the server opened for it: a bare id, another channel's id or a forged token is refused.
 
-The signing key is derived from ``ASSISTANT_SESSION_SECRET``; when that is unset it is random per process, so
-tokens stop working when the process restarts (the widget then starts a new conversation) and are not shared
-between processes (set the secret when several processes run).
+The signing key is derived from ``ASSISTANT_SESSION_SECRET`` (:func:`derived_key`, which also keys the desk cases'
+QR codes, :mod:`assistant.desk_cases`); when that is unset it is random per process, so tokens stop working when
+the process restarts (the widget then starts a new conversation) and are not shared between processes (set the
+secret when several processes run).
 
 Portals embed the widget from another origin: :class:`WidgetCors` answers CORS (preflights included, no
 credentials) on the widget's routes only (``/webhooks/web/…``), for the origins in ``ASSISTANT_ALLOWED_ORIGINS``
@@ -42,20 +43,30 @@ _process_key: bytes | None = None
 _process_key_lock = threading.Lock()
 
 
-def token_key(settings: Settings) -> bytes:
-    """The key that signs conversation tokens: derived from the session secret, else random per process."""
+def derived_key(settings: Settings, label: bytes) -> bytes:
+    """A signing key for one purpose (``label``): derived from the session secret, else from a random key of this process.
+
+    Each purpose has its own key, so a token made for one (a conversation) is never accepted for another (a desk case).
+    """
     global _process_key
     if settings.session_secret is not None:
         secret = settings.session_secret.get_secret_value().encode("utf-8")
-        return hmac.new(secret, _KEY_LABEL, hashlib.sha256).digest()
-    with _process_key_lock:
-        if _process_key is None:
-            _process_key = secrets.token_bytes(32)
-            logger.warning(
-                "ASSISTANT_SESSION_SECRET is not set: widget conversation tokens use a random key of this process "
-                "(a restart starts new conversations; several processes need the secret)"
-            )
-        return _process_key
+    else:
+        with _process_key_lock:
+            if _process_key is None:
+                _process_key = secrets.token_bytes(32)
+                logger.warning(
+                    "ASSISTANT_SESSION_SECRET is not set: widget conversation tokens and desk-case QR codes use a random "
+                    "key of this process (a restart starts new conversations and voids printed codes; several processes "
+                    "need the secret)"
+                )
+            secret = _process_key
+    return hmac.new(secret, label, hashlib.sha256).digest()
+
+
+def token_key(settings: Settings) -> bytes:
+    """The key that signs conversation tokens (:func:`derived_key`)."""
+    return derived_key(settings, _KEY_LABEL)
 
 
 def _signature(key: bytes, conversation_hex: str) -> str:

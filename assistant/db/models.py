@@ -27,6 +27,7 @@ from sqlalchemy.orm import declarative_base
 
 __all__ = [
     "Base",
+    "DeskCase",
     "Feedback",
     "Handoff",
     "HandoffStatus",
@@ -226,3 +227,21 @@ class StaffAudit(Base):
     action: str = Column(String(32), nullable=False)
     handoff_id: int | None = Column(Integer, nullable=True, index=True)
     detail: str | None = Column(String(255), nullable=True)
+
+
+class DeskCase(Base):
+    """A case an officer opened for the citizen at the desk; its printed QR code continues it on the phone.
+
+    No personal data: the procedure, the citizen's answers to its questions (question id → option id), the
+    officer and how long its code is valid (:mod:`assistant.desk_cases`).
+    """
+
+    __tablename__ = "desk_cases"
+
+    id: int = Column(Integer, primary_key=True, autoincrement=True)
+    procedure_key: str = Column(String(64), nullable=False)
+    answers: dict[str, Any] = Column(JSONType, nullable=False, default=dict)
+    officer: str = Column(String(150), nullable=False)
+    created_at: datetime = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    #: Until when its QR code opens it (whole seconds: the code carries the same moment).
+    expires_at: datetime = Column(DateTime(timezone=True), nullable=False)
