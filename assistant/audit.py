@@ -1,4 +1,5 @@
-"""The desk's audit log: who claimed, replied to and handed back which hand-off; who changed which account.
+"""The desk's audit log: who claimed, replied to and handed back which hand-off; who opened which desk case; who
+changed which account.
 
 Example:
     >>> record(db_engine, "canbo1", "claim", handoff_id=7)  # doctest: +SKIP
@@ -22,6 +23,7 @@ ACTION_LABELS = {
     "claim": "Nhận xử lý",
     "reply": "Trả lời",
     "close": "Trả lại trợ lý ảo",
+    "desk_case": "Mở hồ sơ cho công dân (mã QR)",
     "officer_added": "Thêm tài khoản",
     "officer_disabled": "Khóa tài khoản",
     "officer_enabled": "Mở khóa tài khoản",

@@ -349,6 +349,50 @@ class ConversationEngine:
         async with self._agent.lock_store.lock(sender_id):
             await self.resume(sender_id)
 
+    async def seed(
+        self, sender_id: str, *, slots: dict[str, Any], action: str, intro: str | None = None
+    ) -> list[Reply]:
+        """Open a conversation in a known state (a desk case): slots set, an intro said, then one of our actions.
+
+        Under the conversation's lock: a new Rasa session starts (as before a first message), the slots are set,
+        ``intro`` is written as a bot message, ``action`` runs as it would in a turn (its messages, buttons and
+        answer metadata are the conversation's), and the bot listens. The citizen's next message continues from
+        there through the dialogue as usual.
+
+        Args:
+            sender_id: the conversation, new (``web:…``).
+            slots: slot name → value.
+            action: a custom action of the domain (``action_guide_repeat`` says the current step).
+            intro: a first bot message, before the action's.
+
+        Returns:
+            The intro and the action's replies, in order.
+        """
+        from rasa.core.channels.channel import CollectingOutputChannel
+        from rasa.core.policies.policy import PolicyPrediction
+        from rasa.shared.core.constants import ACTION_LISTEN_NAME
+        from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet
+
+        if not self.is_ready():
+            raise ModelNotReady("the model is not loaded")
+        processor = self._agent.processor
+        domain = processor.domain
+        output = CollectingOutputChannel()
+        async with self._agent.lock_store.lock(sender_id):
+            tracker = await processor.fetch_tracker_and_update_session(sender_id, output)
+            tracker.update_with_events([SlotSet(name, value) for name, value in slots.items()], domain)
+            before = [Reply(recipient_id=sender_id, text=intro)] if intro else []
+            if intro:
+                tracker.update(BotUttered(intro))
+            await processor.save_tracker(tracker)
+            tracker = await processor.execute_action(
+                sender_id, action, output, processor.nlg, PolicyPrediction.for_action_name(domain, action)
+            )
+            tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
+            await processor.save_tracker(tracker)
+        self._saved.pop(sender_id, None)  # no after-turn hook here: do not keep it
+        return before + replies_of(output.messages, sender_id)
+
     async def add_staff_message(self, sender_id: str, text: str, *, metadata: dict[str, Any]) -> float:
         """Write an officer's reply into the conversation as a bot message, under the conversation's lock.
 

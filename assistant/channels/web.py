@@ -7,6 +7,9 @@ origins must be listed in ``ASSISTANT_ALLOWED_ORIGINS`` (CORS, :mod:`assistant.c
 Widget routes (all but the first need ``Authorization: Bearer <conversation token>``):
 
 - ``POST /webhooks/web/conversations`` → ``{"token"}``: opens a ``web:…`` conversation.
+- ``POST /webhooks/web/cases`` ``{"code"}`` → ``{"token", "messages", "with_staff"}``: opens a ``web:…``
+  conversation on a desk case (the code of its QR, :mod:`assistant.desk_cases`), at step 1 of its steps;
+  400 a malformed or forged code, 410 an expired one, 404 a case that is gone.
 - ``POST /webhooks/web/webhook`` ``{"message", "metadata"?: {"page"?}}`` → ``{"messages": [REST replies],
   "with_staff": bool}``.
 - ``GET /webhooks/web/history`` → ``{"messages": [...], "with_staff": bool}`` (what a reload shows again).
@@ -33,6 +36,18 @@ from assistant.channels.web_history import (
     staff_messages_from_db,
     staff_messages_from_events,
 )
+from assistant.desk import procedure_or_none
+from assistant.desk_cases import (
+    FIRST_STEP_ACTION,
+    CaseCodeExpired,
+    CaseCodeInvalid,
+    case_key,
+    get_case,
+    intro_text,
+    read_case_code,
+    seed_slots,
+)
+from assistant.text.formatting import vn_datetime
 
 router = APIRouter(tags=["web"])
 logger = logging.getLogger(__name__)
@@ -40,11 +55,32 @@ STATIC = Path(__file__).parent / "static"
 MAX_PAGE_CHARS = 500
 
 
+#: What the widget shows when a desk case's QR code opens nothing (then it opens as usual).
+CASE_INVALID = (
+    "Mã QR này không mở được hồ sơ nào (mã không đúng hoặc thiếu một phần). "
+    "Bạn vẫn hỏi trợ lý ảo được như thường, hoặc nhờ cán bộ một cửa in lại mã."
+)
+CASE_EXPIRED = (
+    "Mã QR của hồ sơ đã hết hạn lúc {expired}. "
+    "Bạn vẫn hỏi trợ lý ảo được như thường, hoặc nhờ cán bộ một cửa lập hồ sơ mới."
+)
+CASE_GONE = (
+    "Hồ sơ của mã QR này không còn trên hệ thống. "
+    "Bạn vẫn hỏi trợ lý ảo được như thường, hoặc nhờ cán bộ một cửa lập hồ sơ mới."
+)
+
+
 class WebMessage(BaseModel):
     """Body of ``POST /webhooks/web/webhook``."""
 
     message: constr(strict=True, max_length=20000) = ""  # type: ignore[valid-type]
     metadata: dict[str, Any] | None = None
+
+
+class CaseCode(BaseModel):
+    """Body of ``POST /webhooks/web/cases``: the code after ``?hoso=`` in the scanned address."""
+
+    code: constr(strict=True, max_length=200)  # type: ignore[valid-type]
 
 
 def _key(request: Request) -> bytes:
@@ -94,6 +130,44 @@ async def open_conversation(request: Request) -> dict[str, str]:
     """Open a widget conversation and return its token (the widget keeps it; the id never leaves the server)."""
     _conversation, token = new_conversation(_key(request))
     return {"token": token}
+
+
+@router.post("/webhooks/web/cases", status_code=201)
+async def open_case(body: CaseCode, request: Request) -> dict[str, Any]:
+    """Open a desk case on the citizen's phone: a new conversation, at step 1 of the steps of that case.
+
+    Every call opens a conversation of its own (a code scanned on two phones never shares what was written);
+    the widget itself goes back to its conversation when the same code is scanned again on the same phone.
+
+    Example: ``{"code": "12.1797571200.Qm9…"}`` → ``{"token": "3f2a….Qm9…", "messages": [{"text": "Cán bộ một
+    cửa đã lập hồ sơ …"}, {"text": "Bước 1/6: Vào Cổng Dịch vụ công …", "buttons": [...], "custom":
+    {"procedure": "the-can-cuoc", "aspect": "steps", "step": 1, "steps": 6}}], "with_staff": false}``.
+    """
+    settings = request.app.state.settings
+    key = getattr(request.app.state, "desk_case_key", None)
+    if key is None:
+        key = request.app.state.desk_case_key = case_key(settings)
+    try:
+        case_id = read_case_code(key, body.code)
+    except CaseCodeExpired as e:
+        raise HTTPException(status_code=410, detail=CASE_EXPIRED.format(expired=vn_datetime(e.expires_at))) from e
+    except CaseCodeInvalid as e:
+        logger.info("a desk case code was refused: %s", e)
+        raise HTTPException(status_code=400, detail=CASE_INVALID) from e
+    engine = engine_of(request)
+    case = await run_in_threadpool(get_case, request.app.state.db_engine, case_id)
+    procedure = procedure_or_none(request.app.state.catalogue, case.procedure_key) if case else None
+    if case is None or procedure is None:
+        raise HTTPException(status_code=404, detail=CASE_GONE)
+    conversation, token = new_conversation(_key(request))
+    replies = await engine.seed(
+        conversation,
+        slots=seed_slots(procedure, case.answers),
+        action=FIRST_STEP_ACTION,
+        intro=intro_text(procedure, case.answers),
+    )
+    logger.info("desk case %s opened in a new web conversation", case_id)
+    return {"token": token, "messages": [r.as_rest() for r in replies], "with_staff": False}
 
 
 @router.post("/webhooks/web/webhook")

@@ -7,6 +7,9 @@
  *   data-idle-minutes="30" what the browser keeps is forgotten after this long without use
  *   data-storage="local" | "session"    where it is kept: localStorage (across tabs) or sessionStorage (this tab)
  *   data-send-page-url="true"  send the page's address (without query or fragment) with each message; off by default
+ * A page address with ?hoso=<code> (the QR code a one-stop-desk officer printed) opens the widget on that desk case,
+ * at step 1 of its walkthrough; the code is then taken out of the address. The same code scanned again on this
+ * browser goes back to its conversation; a code that opens nothing is said in the chat, which opens as usual.
  * It talks to the /webhooks/web/ routes of the host it was loaded from (that host lists this portal's origin in
  * ASSISTANT_ALLOWED_ORIGINS). The browser keeps only the conversation token, the open/closed state, the time of
  * last use and the time of the last staff reply seen; the conversation itself is read back from the server after a
@@ -30,6 +33,7 @@
   var IDLE_MS = Math.max(1, parseFloat(opt("idle-minutes", "30")) || 30) * 60000;
   var SEND_PAGE = opt("send-page-url", "false") === "true";
   var KEY = "tldvc";
+  var CASE_PARAM = "hoso";
   var POLL_MS = 5000;
   var store;
   try {
@@ -58,6 +62,18 @@
   function forget() {
     state = { token: null, open: false, last: 0, staffAfter: 0 };
     if (store) store.removeItem(KEY);
+  }
+  // A desk case's code in the page address (?hoso=…). Taken out of the address once the server has answered it,
+  // so a reload or a bookmark does not open the case again; kept when the server could not be reached (a reload retries).
+  function caseCode() {
+    try { return (new URL(location.href).searchParams.get(CASE_PARAM) || "").slice(0, 200); } catch (e) { return ""; }
+  }
+  function dropCaseCode() {
+    try {
+      var url = new URL(location.href);
+      url.searchParams.delete(CASE_PARAM);
+      history.replaceState(history.state, "", url.pathname + url.search + url.hash);
+    } catch (e) { /* an address we may not rewrite */ }
   }
 
   // Text on the colour: white unless the colour is light (WCAG contrast 4.5:1).
@@ -142,6 +158,7 @@
   var polling = false;
   var withStaff = false;
   var restored = false;
+  var notice = "";  // said once the panel opens (a desk case's code that opened nothing)
 
   function headers(json) {
     var h = { Authorization: "Bearer " + state.token };
@@ -313,10 +330,51 @@
     if (state.token) save();
     input.focus();
     restore().then(function () {
-      if (!state.token && !log.childElementCount) {
+      var empty = !log.childElementCount;
+      if (notice) { bubble(notice, "bot"); announce([notice]); notice = ""; }
+      if (!state.token && empty) {
         showGreeting();
         if (!GREETING) talk("/greet", "Xin chào");
       }
+    });
+  }
+  // Open the desk case of a QR code: a new conversation at step 1 of the case (or, scanned again here, the one
+  // it opened before). A code that opens nothing (forged, cut short, expired, case gone) is said in the chat.
+  function openCase(code) {
+    if (state.token && state.hoso === code) { dropCaseCode(); open(); return; }
+    setBusy(true);
+    fetch(base + "/webhooks/web/cases", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ code: code }),
+      credentials: "omit"
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (d) {
+        if (!r.ok) {
+          var e = new Error(String(r.status));
+          e.detail = typeof d.detail === "string" ? d.detail : "";
+          if (r.status >= 400 && r.status < 500) dropCaseCode();  // refused for good: an expired or wrong code
+          throw e;
+        }
+        return d;
+      });
+    }).then(function (d) {
+      setBusy(false);
+      dropCaseCode();
+      forget();
+      state.token = d.token;
+      state.hoso = code;
+      save();
+      restored = true;  // what to show is in the answer: no history to read
+      log.textContent = "";
+      showGreeting();
+      showReplies(d.messages || [], true);
+      open();
+    }).catch(function (e) {
+      setBusy(false);
+      notice = (e && e.detail) || "Chưa mở được hồ sơ của mã QR (mất kết nối). Bạn tải lại trang để thử lại, hoặc hỏi trợ lý ảo như thường.";
+      if (e && e.detail && !/^4/.test(e.message)) notice += " Bạn tải lại trang để mở hồ sơ.";
+      open();
     });
   }
   function close(keepFocus) {
@@ -356,6 +414,10 @@
     if (state.last && Date.now() - state.last > IDLE_MS && !busy) end(true);
   }, Math.min(30000, IDLE_MS / 2));
 
-  if (state.token) restore();
-  if (OPEN_ON_LOAD || state.open) open();
+  var code = caseCode();
+  if (code) openCase(code);
+  else {
+    if (state.token) restore();
+    if (OPEN_ON_LOAD || state.open) open();
+  }
 })();

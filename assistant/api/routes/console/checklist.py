@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -12,10 +13,11 @@ from assistant.api.deps import CatalogueDep
 from assistant.api.routes.console.auth import StaffDep
 from assistant.api.routes.console.pages import error_page, render
 from assistant.catalogue.schema import Procedure
+from assistant.catalogue.service import Catalogue
 from assistant.desk import answer_rows, procedure_or_none
 from assistant.text.formatting import vn_datetime
 
-__all__ = ["router"]
+__all__ = ["answers_from_query", "checklist_context", "router"]
 
 router = APIRouter(prefix="/staff")
 
@@ -33,6 +35,21 @@ def answers_from_query(procedure: Procedure, params: Any) -> dict[str, str | lis
     return answers
 
 
+def checklist_context(catalogue: Catalogue, procedure: Procedure, answers: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``checklist.html`` shows for ``procedure`` and the citizen's ``answers`` (the picker filled in)."""
+    return {
+        "procedures": catalogue.all(),
+        "selected": procedure,
+        "answers": answers,
+        "answer_rows": answer_rows(procedure, answers),
+        "unanswered": [q.question for q in procedure.questions if q.id not in answers],
+        "checklist": catalogue.checklist(procedure.key, answers),
+        "steps": procedure.steps_for(answers),
+        "printed_at": vn_datetime(datetime.now(timezone.utc)),
+        "case": None,
+    }
+
+
 @router.get("/checklist", response_class=HTMLResponse, include_in_schema=False)
 def checklist(request: Request, staff: StaffDep, catalogue: CatalogueDep) -> Response:
     """A printable personalised checklist for a citizen at the desk."""
@@ -48,14 +65,5 @@ def checklist(request: Request, staff: StaffDep, catalogue: CatalogueDep) -> Res
                 staff=staff,
                 back="/staff/checklist",
             )
-        answers = answers_from_query(procedure, request.query_params)
-        context.update(
-            selected=procedure,
-            answers=answers,
-            answer_rows=answer_rows(procedure, answers),
-            unanswered=[q.question for q in procedure.questions if q.id not in answers],
-            checklist=catalogue.checklist(procedure.key, answers),
-            steps=procedure.steps_for(answers),
-            printed_at=vn_datetime(datetime.now(timezone.utc)),
-        )
+        context = checklist_context(catalogue, procedure, answers_from_query(procedure, request.query_params))
     return render(request, "checklist.html", context, staff=staff)
