@@ -143,12 +143,8 @@ async def open_case(body: CaseCode, request: Request) -> dict[str, Any]:
     cửa đã lập hồ sơ …"}, {"text": "Bước 1/6: Vào Cổng Dịch vụ công …", "buttons": [...], "custom":
     {"procedure": "the-can-cuoc", "aspect": "steps", "step": 1, "steps": 6}}], "with_staff": false}``.
     """
-    settings = request.app.state.settings
-    key = getattr(request.app.state, "desk_case_key", None)
-    if key is None:
-        key = request.app.state.desk_case_key = case_key(settings)
     try:
-        case_id = read_case_code(key, body.code)
+        case_id = read_case_code(case_key(request.app.state.settings), body.code)
     except CaseCodeExpired as e:
         raise HTTPException(status_code=410, detail=CASE_EXPIRED.format(expired=vn_datetime(e.expires_at))) from e
     except CaseCodeInvalid as e:
