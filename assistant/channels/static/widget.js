@@ -12,7 +12,7 @@
  * browser goes back to its conversation; a code that opens nothing is said in the chat, which opens as usual.
  * It talks to the /webhooks/web/ routes of the host it was loaded from (that host lists this portal's origin in
  * ASSISTANT_ALLOWED_ORIGINS). The browser keeps only the conversation token, the open/closed state, the time of
- * last use and the time of the last staff reply seen; the conversation itself is read back from the server after a
+ * last use, the time of the last staff reply seen and the desk case's code it was opened from; the conversation itself is read back from the server after a
  * reload or on another page. "Kết thúc trò chuyện" forgets all of it. The widget lives in a Shadow DOM. */
 (function () {
   "use strict";
