@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from assistant.catalogue.schema import Procedure
 from assistant.catalogue.service import Catalogue
 from assistant.db.models import Handoff, HandoffStatus
-from assistant.db.session import session_scope
+from assistant.db.session import get_detached, session_scope
 from assistant.errors import ProcedureNotFound
 
 __all__ = ["CLOSED_IN_QUEUE", "answer_rows", "flat_answers", "get_handoff", "load_queue", "procedure_label", "procedure_or_none"]
@@ -48,11 +48,7 @@ def load_queue(db_engine: Engine, *, closed_limit: int = CLOSED_IN_QUEUE) -> tup
 
 def get_handoff(db_engine: Engine, handoff_id: int) -> Handoff | None:
     """One hand-off, detached from its session, or None."""
-    with session_scope(db_engine) as session:
-        handoff = session.get(Handoff, handoff_id)
-        if handoff is not None:
-            session.expunge(handoff)
-        return handoff
+    return get_detached(db_engine, Handoff, handoff_id)
 
 
 def procedure_or_none(catalogue: Catalogue, key: str | None) -> Procedure | None:

@@ -38,7 +38,7 @@ from sqlalchemy.engine import Engine
 from assistant.catalogue.schema import Procedure
 from assistant.channels.web_auth import derived_key
 from assistant.db.models import DeskCase, utcnow
-from assistant.db.session import session_scope
+from assistant.db.session import get_detached, session_scope
 from assistant.errors import AssistantError
 from assistant.settings import Settings
 
@@ -189,11 +189,7 @@ def create_case(
 
 def get_case(db_engine: Engine, case_id: int) -> DeskCase | None:
     """One desk case, detached from its session, or None."""
-    with session_scope(db_engine) as session:
-        case = session.get(DeskCase, case_id)
-        if case is not None:
-            session.expunge(case)
-        return case
+    return get_detached(db_engine, DeskCase, case_id)
 
 
 def expires_of(case: DeskCase) -> datetime:

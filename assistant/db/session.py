@@ -13,14 +13,16 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, create_engine, make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool, StaticPool
 
-__all__ = ["is_sqlite_memory", "make_engine", "session_scope"]
+__all__ = ["get_detached", "is_sqlite_memory", "make_engine", "session_scope"]
+
+Row = TypeVar("Row")
 
 logger = logging.getLogger(__name__)
 
@@ -101,3 +103,12 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def get_detached(engine: Engine, model: type[Row], key: Any) -> Row | None:
+    """One row of ``model`` by its primary key, detached from its session (usable after it closes), or None."""
+    with session_scope(engine) as session:
+        row = session.get(model, key)
+        if row is not None:
+            session.expunge(row)
+        return row
