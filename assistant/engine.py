@@ -30,6 +30,7 @@ from assistant.rasa_actions import install_in_process_actions
 from assistant.rasa_stores import cache_trackers, delete_events, redis_lock_store_config, tracker_store_config
 from assistant.replies import Reply, replies_from, replies_of
 from assistant.settings import Settings, get_settings
+from assistant.staff_writes import StaffWrites
 
 __all__ = [
     "FORGET_ACTION",
@@ -92,8 +93,8 @@ def lock_errors() -> tuple[type[Exception], ...]:
     return (LockError,)
 
 
-class ConversationEngine:
-    """Runs conversations through a Rasa agent loaded in this process."""
+class ConversationEngine(StaffWrites):
+    """Runs conversations through a Rasa agent loaded in this process (the desk's writes: :class:`StaffWrites`)."""
 
     def __init__(
         self,
@@ -296,18 +297,6 @@ class ConversationEngine:
         self._saved.pop(sender_id, None)  # no after-turn hook here: do not keep it
         return replies_from(sender_id, replies)
 
-    async def note(self, sender_id: str, text: str) -> None:
-        """Hand the conversation back to the bot with a message to the citizen in it (a hand-off that timed out)."""
-        from rasa.shared.core.events import ActionExecuted, BotUttered, ConversationResumed
-
-        async with self._agent.lock_store.lock(sender_id):
-            tracker = await self._agent.tracker_store.get_or_create_tracker(sender_id)
-            if tracker.is_paused():
-                tracker.update(ConversationResumed())
-                tracker.update(ActionExecuted("action_listen"))
-            tracker.update(BotUttered(text, metadata={"handoff_notice": True}))
-            await self._agent.tracker_store.save(tracker)
-
     async def forget(self, sender_id: str) -> None:
         """Delete the conversation: Rasa's stored events and, through the ``forget`` hook, our rows about it."""
         store = getattr(self._agent.tracker_store, "_tracker_store", self._agent.tracker_store)
@@ -334,84 +323,34 @@ class ConversationEngine:
         """The conversation's tracker (read-only use)."""
         return await self._agent.tracker_store.get_or_create_tracker(sender_id)
 
-    async def resume(self, sender_id: str) -> None:
-        """Hand a paused conversation back to the bot."""
-        from rasa.shared.core.events import ActionExecuted, ConversationResumed
+    async def seed(self, sender_id: str, *, slots: dict[str, Any], intro: str, action: str) -> list[Reply]:
+        """Open a conversation in a known state (a desk case): ``slots`` set, ``intro`` said, then ``action`` run.
 
-        tracker = await self._agent.tracker_store.get_or_create_tracker(sender_id)
-        tracker.update(ConversationResumed())
-        # Listening again: the citizen's next message starts a fresh turn, as after any bot turn.
-        tracker.update(ActionExecuted("action_listen"))
-        await self._agent.tracker_store.save(tracker)
-
-    async def hand_back(self, sender_id: str) -> None:
-        """:meth:`resume` under the conversation's lock (an officer hands the conversation back to the bot)."""
-        async with self._agent.lock_store.lock(sender_id):
-            await self.resume(sender_id)
-
-    async def seed(
-        self, sender_id: str, *, slots: dict[str, Any], action: str, intro: str | None = None
-    ) -> list[Reply]:
-        """Open a conversation in a known state (a desk case): slots set, an intro said, then one of our actions.
-
-        Under the conversation's lock: a new Rasa session starts (as before a first message), the slots are set,
-        ``intro`` is written as a bot message, ``action`` runs as it would in a turn (its messages, buttons and
-        answer metadata are the conversation's), and the bot listens. The citizen's next message continues from
-        there through the dialogue as usual.
+        As in a turn, under the conversation's lock: a Rasa session starts, the action's messages (buttons, answer
+        metadata) are the conversation's, then the bot listens, so the next message goes on from there.
 
         Args:
-            sender_id: the conversation, new (``web:…``).
-            slots: slot name → value.
-            action: a custom action of the domain (``action_guide_repeat`` says the current step).
-            intro: a first bot message, before the action's.
+            sender_id: the conversation, a new one (``web:…``).
+            slots: slot name → value (:func:`assistant.desk_cases.seed_slots`).
+            intro: the first bot message.
+            action: one of our actions (``action_guide_repeat`` shows the step in ``guide_step``).
 
         Returns:
-            The intro and the action's replies, in order.
+            The intro, then the action's replies.
         """
         from rasa.core.channels.channel import CollectingOutputChannel
-        from rasa.core.policies.policy import PolicyPrediction
-        from rasa.shared.core.constants import ACTION_LISTEN_NAME
         from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet
 
-        if not self.is_ready():
-            raise ModelNotReady("the model is not loaded")
-        processor = self._agent.processor
-        domain = processor.domain
-        output = CollectingOutputChannel()
+        processor, output = self._agent.processor, CollectingOutputChannel()
         async with self._agent.lock_store.lock(sender_id):
             tracker = await processor.fetch_tracker_and_update_session(sender_id, output)
-            tracker.update_with_events([SlotSet(name, value) for name, value in slots.items()], domain)
-            before = [Reply(recipient_id=sender_id, text=intro)] if intro else []
-            if intro:
-                tracker.update(BotUttered(intro))
+            tracker.update_with_events([*(SlotSet(k, v) for k, v in slots.items()), BotUttered(intro)], processor.domain)
             await processor.save_tracker(tracker)
-            tracker = await processor.execute_action(
-                sender_id, action, output, processor.nlg, PolicyPrediction.for_action_name(domain, action)
-            )
-            tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
+            tracker = await self._agent.execute_action(sender_id, action, output, None, 1.0)
+            tracker.update(ActionExecuted("action_listen"))
             await processor.save_tracker(tracker)
         self._saved.pop(sender_id, None)  # no after-turn hook here: do not keep it
-        return before + replies_of(output.messages, sender_id)
-
-    async def add_staff_message(self, sender_id: str, text: str, *, metadata: dict[str, Any]) -> float:
-        """Write an officer's reply into the conversation as a bot message, under the conversation's lock.
-
-        Args:
-            sender_id: the conversation.
-            text: the reply.
-            metadata: stored with the event (``from_staff``: the officer; ``delivered`` for platform channels).
-
-        Returns:
-            The event's timestamp.
-        """
-        from rasa.shared.core.events import BotUttered
-
-        async with self._agent.lock_store.lock(sender_id):
-            tracker = await self._agent.tracker_store.get_or_create_tracker(sender_id)
-            event = BotUttered(text, metadata=metadata)
-            tracker.update(event)
-            await self._agent.tracker_store.save(tracker)
-        return float(event.timestamp)
+        return [Reply(recipient_id=sender_id, text=intro), *replies_of(output.messages, sender_id)]
 
 
 def _ran_this_turn(tracker: Any, action_name: str) -> bool:
