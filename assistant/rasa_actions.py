@@ -16,13 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-__all__ = [
-    "ACTION_FAILED_TEXT",
-    "HANDOFF_BUTTON",
-    "install_in_process_actions",
-    "tracker_state",
-    "uninstall_in_process_actions",
-]
+__all__ = ["ACTION_FAILED_TEXT", "HANDOFF_BUTTON", "install_in_process_actions", "uninstall_in_process_actions"]
 
 logger = logging.getLogger(__name__)
 
@@ -99,41 +93,19 @@ def _domain_dict(domain: Any) -> dict[str, Any]:
     return cached[1]
 
 
-def _event_dict(event: Any) -> dict[str, Any]:
-    """``event.as_dict()``, computed once per event (and again if Rasa re-stamps its time or metadata)."""
-    key = (event.timestamp, id(event.metadata))
-    kept = event.__dict__.get("_assistant_dict")
-    if kept is None or kept[0] != key:
-        kept = (key, event.as_dict())
-        event.__dict__["_assistant_dict"] = kept
-    return dict(kept[1])
-
-
-def tracker_state(tracker: Any) -> dict[str, Any]:
-    """``tracker.current_state(EventVerbosity.ALL)``, as Rasa sends it to an action server.
-
-    Every action call sends every event of the session; an event's dict is built once, not at every call
-    (its top level is a fresh copy for each call: nothing an action does to it reaches the next one).
-    """
-    from rasa.shared.core.trackers import EventVerbosity
-
-    state = tracker.current_state(EventVerbosity.NONE)
-    state["events"] = [_event_dict(event) for event in tracker.events]
-    return state
-
-
 async def _run_in_process(self: Any, output_channel: Any, nlg: Any, tracker: Any, domain: Any) -> list[Any]:
     """Run one custom action on the executor: Rasa's action-server call and answer, without HTTP."""
     import rasa
     from rasa.core.actions.action import ActionExecutionRejection
     from rasa.shared.core import events
+    from rasa.shared.core.trackers import EventVerbosity
     from rasa_sdk.interfaces import ActionExecutionRejection as SdkRejection
     from rasa_sdk.interfaces import ActionNotFoundException
 
     call = {
         "next_action": self.name(),
         "sender_id": tracker.sender_id,
-        "tracker": tracker_state(tracker),
+        "tracker": tracker.current_state(EventVerbosity.ALL),
         "domain": _domain_dict(domain),
         "version": rasa.__version__,
     }

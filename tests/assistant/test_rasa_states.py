@@ -203,18 +203,3 @@ def test_installed_only_between_install_and_uninstall() -> None:
     rasa_states.uninstall()
     assert not rasa_states.installed() and DialogueStateTracker.copy is original
 
-
-
-def test_the_tracker_sent_to_actions_is_rasas_current_state(domain: Domain) -> None:
-    """What an action receives is Rasa's ``current_state(ALL)``, on every prefix; changing it changes nothing later."""
-    from rasa.shared.core.trackers import EventVerbosity
-
-    from assistant.rasa_actions import tracker_state
-
-    for n, events in enumerate(story_conversations(domain)[:30] + hand_made_conversations()):
-        for tracker in grow(domain, f"a{n}", events):
-            sent = tracker_state(tracker)
-            assert sent == tracker.current_state(EventVerbosity.ALL)
-            for event in sent["events"]:
-                event["event"] = "changed by an action"
-            assert tracker_state(tracker) == tracker.current_state(EventVerbosity.ALL)
