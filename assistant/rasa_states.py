@@ -41,8 +41,9 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 __all__ = ["install", "installed", "uninstall"]
 
-#: Conversations (× the three ways states are asked for) whose last states are kept.
-KEPT_HISTORIES = 3000
+#: Conversations × ways of asking whose last states are kept: the conversations active in the last minutes
+#: (each entry holds a tracker and its states; more would only give the garbage collector more to walk).
+KEPT_HISTORIES = 1000
 
 _original: dict[str, Any] = {}
 
