@@ -1,4 +1,4 @@
-"""Our custom actions run in process (assistant/rasa_actions.py): Rasa's RemoteAction without an endpoint or HTTP."""
+"""Our custom actions run in process (assistant/engine/actions.py): Rasa's RemoteAction without an endpoint or HTTP."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from rasa_sdk import Action
 from rasa_sdk.executor import ActionExecutor
 from rasa_sdk.interfaces import ActionExecutionRejection as SdkRejection
 
-from assistant import rasa_actions
+from assistant.engine import actions as rasa_actions
 
 DOMAIN = Domain.from_dict({"slots": {"procedure": {"type": "text", "mappings": [{"type": "custom"}]}}})
 
@@ -73,7 +73,7 @@ async def test_rasa_actions_action_runs_in_process_without_endpoint(executor: Ac
 async def test_rasa_actions_action_that_raises_gives_apology_and_handoff(
     executor: ActionExecutor, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.ERROR, logger="assistant.rasa_actions"):
+    with caplog.at_level(logging.ERROR, logger="assistant.engine.actions"):
         [event] = await run("action_broken")
     assert event.text == rasa_actions.ACTION_FAILED_TEXT
     assert event.data["buttons"] == [rasa_actions.HANDOFF_BUTTON]

@@ -9,7 +9,7 @@ import pytest
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
 
-from assistant import rasa_speedups
+from assistant.engine import speedups as rasa_speedups
 from tests.postgres import redis_database
 
 GOOD = [

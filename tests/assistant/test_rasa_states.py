@@ -1,4 +1,4 @@
-"""assistant.rasa_states gives what Rasa's own tracker copy, applied events and dialogue states give.
+"""assistant.engine.states gives what Rasa's own tracker copy, applied events and dialogue states give.
 
 Conversations are grown one event at a time, as the dialogue grows them, from our test stories (forms,
 side questions, restarts, hand-offs) and from hand-made event lists with reverts and new sessions; after
@@ -30,7 +30,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
 from rasa.shared.core.training_data.structures import StoryGraph
 
-from assistant import rasa_states
+from assistant.engine import states as rasa_states
 from assistant.settings import ROOT
 
 RULE_ONLY = {"rule_only_slots": ["suspended", "return_to"], "rule_only_loops": ["guide_form"]}
@@ -202,4 +202,3 @@ def test_installed_only_between_install_and_uninstall() -> None:
     assert rasa_states.installed() and DialogueStateTracker.copy is not original
     rasa_states.uninstall()
     assert not rasa_states.installed() and DialogueStateTracker.copy is original
-

@@ -18,9 +18,9 @@ from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from assistant.rasa_stores import cache_trackers, tracker_store_config
+from assistant.engine.stores import cache_trackers, tracker_store_config
 from assistant.settings import Settings
-from assistant.tracker_cache import TrackerCache
+from assistant.engine.tracker_cache import TrackerCache
 from tests.postgres import throwaway_database
 
 DOMAIN = Domain.from_yaml(

@@ -1,6 +1,6 @@
 """Rasa's action endpoint (``POST /webhook``, ``GET /actions``) for a *separate* action server.
 
-Our actions normally run inside the app (:func:`assistant.rasa_actions.install_in_process_actions`) and these routes
+Our actions normally run inside the app (:func:`assistant.engine.actions.install_in_process_actions`) and these routes
 do not exist. They are mounted only when ``ASSISTANT_ACTION_ENDPOINT`` is set (a process of this app can then
 serve as the action server), and every call must carry ``ASSISTANT_ACTION_TOKEN`` the way Rasa sends its
 endpoint ``token``: the ``token`` query parameter. No token or a wrong one: 401.

@@ -6,7 +6,7 @@ action) and, with no action endpoint, would refuse to run it. :func:`install_in_
 ``ASSISTANT_ACTION_ENDPOINT`` names a separate action server, Rasa's own ``run`` calls it as usual. Either way an
 action that fails gives the citizen an apology and the hand-off button, never an empty reply.
 
-Like :mod:`assistant.rasa_speedups`, this module patches Rasa on purpose and is installed only by
+Like :mod:`assistant.engine.speedups`, this module patches Rasa on purpose and is installed only by
 :meth:`assistant.engine.ConversationEngine.load`; nothing else calls it (tests undo it with
 :func:`uninstall_in_process_actions`).
 """

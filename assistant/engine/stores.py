@@ -38,12 +38,12 @@ def tracker_store_config(database_url: str) -> dict[str, Any]:
 
 
 def cache_trackers(tracker_store: Any, settings: Settings) -> Any:
-    """Put a :class:`~assistant.tracker_cache.TrackerCache` on Rasa's SQL tracker store; None for other stores.
+    """Put a :class:`~assistant.engine.tracker_cache.TrackerCache` on Rasa's SQL tracker store; None for other stores.
 
     On SQLite the store also gets our engine (:func:`assistant.db.session.make_engine`: WAL journal,
     ``synchronous=NORMAL``, pooled connections) instead of Rasa's (a new connection and an fsync per turn).
     """
-    from assistant.tracker_cache import TrackerCache
+    from assistant.engine.tracker_cache import TrackerCache
 
     store = getattr(tracker_store, "_tracker_store", tracker_store)
     if not hasattr(store, "session_scope") or settings.tracker_cache_size < 0:

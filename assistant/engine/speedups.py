@@ -153,7 +153,7 @@ def _install_form_trial() -> None:
     from rasa.shared.core.constants import REQUESTED_SLOT
     from rasa.shared.core.events import ActionExecuted, SlotSet
 
-    from assistant.rasa_states import form_trial_tracker
+    from assistant.engine.states import form_trial_tracker
 
     if _original_form_trial:
         return
@@ -170,13 +170,13 @@ def _install_form_trial() -> None:
 
 def install() -> None:
     """Replace Rasa's per-call schema check and subclass scans by cached ones, and its tracker replays by
-    :mod:`assistant.rasa_states` (idempotent)."""
+    :mod:`assistant.engine.states` (idempotent)."""
     global _original
     from rasa.core.actions.action import RemoteAction
     from rasa.shared.core.events import Event
     from rasa.shared.core.slots import Slot
 
-    from assistant import rasa_states
+    from assistant.engine import states as rasa_states
 
     rasa_states.install()
     _install_form_trial()
@@ -196,7 +196,7 @@ def uninstall() -> None:
     global _original
     from rasa.core.actions.action import RemoteAction
 
-    from assistant import rasa_states
+    from assistant.engine import states as rasa_states
 
     rasa_states.uninstall()
     if _original_intent_load:

@@ -2,14 +2,14 @@
 
 Channels call :meth:`ConversationEngine.handle` and get :class:`~assistant.replies.Reply` objects back; they
 never touch the Rasa ``Agent`` or trackers. Rasa's endpoints (tracker store, lock store, action server) come
-from :class:`~assistant.settings.Settings` here (translated by :mod:`assistant.rasa_stores`), so there is no
+from :class:`~assistant.settings.Settings` here (translated by :mod:`assistant.engine.stores`), so there is no
 ``endpoints.yml``. Everything else that needs Rasa Core goes through this module too: loading a model for
 parsing only (:func:`load_nlu_agent`: the CLI, evaluation, bench) and telling a lock-store outage
 (:func:`lock_errors`). The two modules that patch Rasa on purpose are installed from here only:
-:mod:`assistant.rasa_actions` and :mod:`assistant.rasa_speedups`.
+:mod:`assistant.engine.actions` and :mod:`assistant.engine.speedups`.
 
 Custom actions run in this process: Rasa's :class:`~rasa.core.actions.action.RemoteAction` is given no
-endpoint, and :func:`~assistant.rasa_actions.install_in_process_actions` makes such an action call the
+endpoint, and :func:`~assistant.engine.actions.install_in_process_actions` makes such an action call the
 ``rasa_sdk`` ActionExecutor directly. Only when ``ASSISTANT_ACTION_ENDPOINT`` is set do actions go to a separate
 action server, with ``ASSISTANT_ACTION_TOKEN`` as Rasa's endpoint ``token``.
 """
@@ -26,11 +26,11 @@ from typing import Any
 
 from assistant.errors import ModelNotReady
 from assistant.model_store import latest_model
-from assistant.rasa_actions import install_in_process_actions
-from assistant.rasa_stores import cache_trackers, delete_events, redis_lock_store_config, tracker_store_config
+from assistant.engine.actions import install_in_process_actions
+from assistant.engine.stores import cache_trackers, delete_events, redis_lock_store_config, tracker_store_config
 from assistant.replies import Reply, replies_from, replies_of
 from assistant.settings import Settings, get_settings
-from assistant.staff_writes import StaffWrites
+from assistant.engine.staff_writes import StaffWrites
 
 __all__ = [
     "FORGET_ACTION",
@@ -179,7 +179,7 @@ class ConversationEngine(StaffWrites):
         from rasa.core.utils import AvailableEndpoints
         from rasa.utils.endpoints import EndpointConfig
 
-        from assistant import rasa_speedups
+        from assistant.engine import speedups as rasa_speedups
 
         rasa_speedups.install()
         path = model_path or latest_model(settings.models_dir)
