@@ -24,13 +24,13 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+from assistant.engine.actions import install_in_process_actions
+from assistant.engine.staff_writes import StaffWrites
+from assistant.engine.stores import cache_trackers, delete_events, redis_lock_store_config, tracker_store_config
 from assistant.errors import ModelNotReady
 from assistant.model_store import latest_model
-from assistant.engine.actions import install_in_process_actions
-from assistant.engine.stores import cache_trackers, delete_events, redis_lock_store_config, tracker_store_config
 from assistant.replies import Reply, replies_from, replies_of
 from assistant.settings import Settings, get_settings
-from assistant.engine.staff_writes import StaffWrites
 
 __all__ = [
     "FORGET_ACTION",

@@ -19,8 +19,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from assistant.engine.stores import cache_trackers, tracker_store_config
-from assistant.settings import Settings
 from assistant.engine.tracker_cache import TrackerCache
+from assistant.settings import Settings
 from tests.postgres import throwaway_database
 
 DOMAIN = Domain.from_yaml(
