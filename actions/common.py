@@ -1,6 +1,6 @@
 """What every action shares: the catalogue, the buttons, and how a procedure's facts are written.
 
-Rendering rules (shared/procedure-facts.md, "How to use these facts"):
+Rendering rules (the fact sheet's "How to use these facts"; the record format: docs/procedure-record.md):
 - a confirmed fact is stated; an unconfirmed one carries "thông tin tham khảo, vui lòng kiểm tra lại";
 - dates decide on Vietnam's today (:func:`today`): a fee whose ``valid_to`` has passed is never stated, the fee
   that took over is shown instead, or, when none did, a caution and the portal;

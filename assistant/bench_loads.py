@@ -35,7 +35,7 @@ REDIS = os.environ.get("ASSISTANT_BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
 
 @dataclass
 class Loads:
-    """The two loads of the speed goals (design.md), bounded in time."""
+    """The two loads of the speed goals (docs/benchmark.md), bounded in time."""
 
     saturation_users: int = 50
     realistic_users: int = 400

@@ -1,6 +1,6 @@
 """Multi-turn conversation tests: ``assistant evaluate --conversations tests/conversations``.
 
-A conversation file (``tests/conversations/*.yml``, format in design.md) is a YAML list of
+A conversation file (``tests/conversations/*.yml``, format in docs/conversation-tests.md) is a YAML list of
 ``{id, about, turns}``. A turn either says something (``say: làm hộ chiếu hết bao nhiêu tiền``) or presses a
 button of the previous reply (``click: có rồi`` — part of the button's title, compared folded: no diacritics,
 case-insensitive), with optional expectations:
@@ -53,7 +53,7 @@ Send = Callable[[str, str], Awaitable[Replies]]
 
 
 class ConversationFormatError(ValueError):
-    """A conversation file does not follow the format of design.md."""
+    """A conversation file does not follow the format of docs/conversation-tests.md."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Simulated citizens for ``assistant bench``: the two loads of the speed goals (design.md, issue #15).
+"""Simulated citizens for ``assistant bench``: the two loads of the speed goals (docs/benchmark.md, issue #15).
 
 - **saturation**: ``users`` citizens each sending their next message as soon as the previous one is answered;
   it measures throughput (turns/s).

@@ -199,7 +199,7 @@ def fold(text: str) -> str:
 
 
 # --- Chat abbreviations and teencode --------------------------------------------------------------
-# Reviewed against the "Citizen language" table of procedure-facts.md. Keys are lower-case NFC words as
+# Reviewed against the "Citizen language" table of the fact sheet the records were built from. Keys are lower-case NFC words as
 # typed (with or without diacritics); values are what they stand for. Ambiguous words are resolved by
 # their neighbours in _expand_ambiguous, not here.
 ABBREVIATIONS: dict[str, str] = {
