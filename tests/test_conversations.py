@@ -59,8 +59,6 @@ def test_conversations_set_is_written_the_ways_citizens_write(conversations: lis
 def results(conversations: list[Conversation], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Results]:
     folder = tmp_path_factory.mktemp("conversations")
     live = LiveServer(database_url=f"sqlite:///{folder / 'assistant.db'}", log=folder / "server.log")
-    loaded = live.cli("procedures", "load")
-    assert loaded.returncode == 0, loaded.stderr
     live.start()
     try:
         yield asyncio.run(run_against(conversations, live.url))

@@ -29,8 +29,6 @@ class ExpiringServer(LiveServer):
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExpiringServer]:
     folder = tmp_path_factory.mktemp("privacy")
     live = ExpiringServer(database_url=f"sqlite:///{folder / 'assistant.db'}", log=folder / "server.log")
-    loaded = live.cli("procedures", "load")
-    assert loaded.returncode == 0, loaded.stderr
     live.start()
     yield live
     live.stop()

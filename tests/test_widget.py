@@ -95,8 +95,6 @@ class Portal:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WidgetServer]:
     folder = tmp_path_factory.mktemp("widget")
     live = WidgetServer(database_url=f"sqlite:///{folder / 'assistant.db'}", log=folder / "server.log")
-    loaded = live.cli("procedures", "load")
-    assert loaded.returncode == 0, loaded.stderr
     live.start()
     yield live
     live.stop()

@@ -227,9 +227,9 @@ class ProcedureClassifier(GraphComponent):
         """The procedures whose name or alias occurs in the message."""
         if not self._matcher or not self._state:
             return []
-        row = self._matcher.features([expand_abbreviations(text)]).toarray()[0]
-        keys = list(self._state["procedure_model"].classes_)
-        return [keys[i] for i, value in enumerate(row) if value > 0 and keys[i] != NO_PROCEDURE]
+        row = self._matcher.feature_row(expand_abbreviations(text))
+        keys = self._state["procedure_model"].classes_
+        return [str(keys[i]) for i in sorted(row) if row[i] > 0 and keys[i] != NO_PROCEDURE]
 
     def _override(self, message: Message) -> Optional[Tuple[List[Dict[str, Any]], Optional[str]]]:
         """Ranking and aspect when a non-procedure intent should become ``ask_procedure``.
