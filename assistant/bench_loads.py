@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,22 +155,32 @@ def stock_rasa(model: Path, catalogue_url: str, work: Path) -> Iterator[tuple[li
 
 
 @contextmanager
-def throwaway_postgres() -> Iterator[str | None]:
-    """An empty PostgreSQL database for the scale-out run (dropped after); None when no server answers."""
+def throwaway_postgres(
+    admin_url: str = POSTGRES_ADMIN,
+    *,
+    prefix: str = "assistant_bench",
+    on_unavailable: Callable[[Exception], None] | None = None,
+) -> Iterator[str | None]:
+    """An empty PostgreSQL database on the server of ``admin_url`` (dropped after), as a URL.
+
+    When no server answers: ``on_unavailable(error)`` if given (the tests skip, or fail in CI), else None.
+    """
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
-    name = f"assistant_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     try:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception:  # noqa: BLE001 - any reason the server cannot be used: the run is skipped
+    except Exception as e:  # noqa: BLE001 - any reason the server cannot be used
         admin.dispose()
+        if on_unavailable is not None:
+            on_unavailable(e)
         yield None
         return
     try:
-        yield make_url(POSTGRES_ADMIN).set(database=name).render_as_string(hide_password=False)
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as connection:
             connection.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))

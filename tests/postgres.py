@@ -9,14 +9,13 @@ that cannot run fails instead of being skipped (:func:`unavailable`), so CI neve
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NoReturn
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+
+from assistant.bench_loads import throwaway_postgres
 
 #: Any database of the server (used to create and drop the throw-away ones); the one PostgreSQL setting.
 POSTGRES_URL = os.environ.get("ASSISTANT_TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test")
@@ -39,21 +38,13 @@ def unavailable(why: str) -> NoReturn:
 @contextmanager
 def throwaway_database() -> Iterator[str]:
     """Create an empty database, yield its URL, drop it afterwards; skip (fail in CI) when no server answers."""
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"assistant_test_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as e:  # noqa: BLE001 - any reason the server cannot be used
-        admin.dispose()
-        unavailable(f"PostgreSQL not reachable at {POSTGRES_URL}: {e}")
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+
+    def no_server(error: Exception) -> None:
+        unavailable(f"PostgreSQL not reachable at {POSTGRES_URL}: {error}")
+
+    with throwaway_postgres(POSTGRES_URL, prefix="assistant_test", on_unavailable=no_server) as url:
+        assert url is not None
+        yield url
 
 
 def redis_database(number: int) -> str:
