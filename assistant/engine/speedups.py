@@ -369,4 +369,50 @@ def lock_off_the_loop(lock_store: Any) -> bool:
             await in_thread(lock_store.cleanup, conversation_id, ticket)
 
     lock_store.lock = lock
+    lock_store.issue_ticket = partial(_changed_atomically, lock_store, _issue)
+    lock_store.update_lock = partial(_changed_atomically, lock_store, _remove_expired)
+    lock_store.cleanup = partial(_changed_atomically, lock_store, _finish)
     return True
+
+
+def _issue(lock: Any, lock_lifetime: float) -> int:
+    return int(lock.issue_ticket(lock_lifetime))
+
+
+def _remove_expired(lock: Any) -> None:
+    lock.remove_expired_tickets()
+
+
+def _finish(lock: Any, ticket_number: int) -> None:
+    lock.remove_ticket_for(ticket_number)
+
+
+def _changed_atomically(lock_store: Any, change: Any, conversation_id: str, *args: Any) -> Any:
+    """Read a conversation's Redis lock, change it and write it back as one step (WATCH … MULTI).
+
+    Rasa's steps read, change and write the lock in separate calls: two processes taking a ticket at once both
+    wrote a lock holding only their own, one ticket was lost, and its holder found no lock (LockError, 503). A
+    lock left with no ticket is deleted, as Rasa's clean-up does.
+    """
+    import json
+
+    from rasa.core.lock import TicketLock
+    from redis.exceptions import WatchError
+
+    key = lock_store.key_prefix + conversation_id
+    with lock_store.red.pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(key)
+                stored = pipe.get(key)
+                lock = TicketLock.from_dict(json.loads(stored)) if stored else TicketLock(conversation_id)
+                result = change(lock, *args)
+                pipe.multi()
+                if lock.tickets:
+                    pipe.set(key, lock.dumps())
+                else:
+                    pipe.delete(key)
+                pipe.execute()
+                return result
+            except WatchError:
+                continue
