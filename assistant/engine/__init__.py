@@ -179,6 +179,7 @@ class ConversationEngine(StaffWrites):
         from rasa.core.utils import AvailableEndpoints
         from rasa.utils.endpoints import EndpointConfig
 
+        from assistant.engine import redis_lock
         from assistant.engine import speedups as rasa_speedups
 
         rasa_speedups.install()
@@ -217,7 +218,7 @@ class ConversationEngine(StaffWrites):
         engine._tracker_cache = cache_trackers(agent.tracker_store, settings)
         rasa_speedups.run_graph_in_order(agent.processor.graph_runner)
         rasa_speedups.cache_payload_parses(agent.processor)
-        rasa_speedups.lock_off_the_loop(agent.lock_store)
+        redis_lock.lock_off_the_loop(agent.lock_store)
         return engine
 
     @property

@@ -10,7 +10,6 @@ from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
 
 from assistant.engine import speedups as rasa_speedups
-from tests.postgres import redis_database
 
 GOOD = [
     {"events": [{"event": "slot", "name": "procedure", "value": "ho-chieu"}], "responses": [{"text": "Xin chào"}]},
@@ -207,31 +206,3 @@ def test_payload_parses_are_kept_and_equal_to_fresh_ones() -> None:
         kept[0]["intent"]["name"] = "changed by a caller"  # a copy: the kept parse stays as it was
     loop.close()
     assert cache.hits == 4  # the four payloads, the second time; typed text is parsed each time
-
-
-def test_redis_lock_off_the_loop_still_serialises_a_conversation() -> None:
-    import asyncio
-    import uuid
-    from urllib.parse import urlsplit
-
-    from rasa.core.lock_store import RedisLockStore
-
-    server = urlsplit(redis_database(6))  # skipped without Redis; failed under CI=true
-    store = RedisLockStore(host=server.hostname, port=server.port or 6379, db=6, key_prefix=f"t{uuid.uuid4().hex[:6]}")
-    assert rasa_speedups.lock_off_the_loop(store)
-    assert not rasa_speedups.lock_off_the_loop(store)  # once
-    order: list[str] = []
-
-    async def turn(name: str) -> None:
-        async with store.lock("c1", wait_time_in_seconds=0.05):
-            order.append(f"{name} in")
-            await asyncio.sleep(0.1)
-            order.append(f"{name} out")
-
-    async def together() -> None:
-        await asyncio.gather(*(turn(name) for name in "abcdef"))
-
-    asyncio.run(together())
-    assert len(order) == 12
-    assert all(order[i].endswith(" in") and order[i + 1] == order[i].replace(" in", " out") for i in range(0, 12, 2))
-    assert store.get_lock("c1") is None  # cleaned up after the last holder
