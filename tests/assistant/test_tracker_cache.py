@@ -15,6 +15,7 @@ import pytest
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -113,6 +114,25 @@ def test_tracker_cache_appends_only_the_new_events(database_url: str) -> None:
         assert cache.hits >= 4
         reread = asyncio.run(cache._original_retrieve("c2"))  # Rasa's own read of what was stored
         assert [e.as_dict() for e in reread.events] == [e.as_dict() for e in tracker.events]
+    finally:
+        cache.uninstall()
+        store.engine.dispose()
+
+
+def test_tracker_cache_stores_a_long_turn_in_several_inserts(database_url: str) -> None:
+    """A save of more rows than one INSERT holds (a desk case's seeded slots, an imported conversation)."""
+    store, cache = make_store(database_url)
+    try:
+        tracker = DialogueStateTracker("c7", DOMAIN.slots)
+        tracker.update(ActionExecuted("action_listen"))
+        for n in range(260):
+            tracker.update(SlotSet("procedure", f"thủ tục {n}"))
+        asyncio.run(store.save(tracker))
+        assert rows(store, "c7") == 261
+        reread = asyncio.run(cache._original_retrieve("c7"))
+        assert [e.as_dict() for e in reread.events] == [e.as_dict() for e in tracker.events]
+        assert turn(store, "c7", "tiếp").get_slot("procedure") == "tiếp"  # and the next turn goes on from there
+        assert rows(store, "c7") == 261 + 5
     finally:
         cache.uninstall()
         store.engine.dispose()
