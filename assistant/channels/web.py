@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, constr
 from starlette.concurrency import run_in_threadpool
 
@@ -166,14 +166,15 @@ async def open_case(body: CaseCode, request: Request) -> dict[str, Any]:
     return {"token": token, "messages": [r.as_rest() for r in replies], "with_staff": False}
 
 
-@router.post("/webhooks/web/webhook")
-async def web_webhook(body: WebMessage, request: Request, conversation: ConversationDep) -> dict[str, Any]:
-    """One citizen message in, the bot's replies (REST shape, with answer metadata) out."""
+@router.post("/webhooks/web/webhook", response_model=None)
+async def web_webhook(body: WebMessage, request: Request, conversation: ConversationDep) -> JSONResponse:
+    """One citizen message in, the bot's replies (REST shape, with answer metadata) out, as plain JSON."""
     engine = engine_of(request)
     page = (body.metadata or {}).get("page")
     metadata = {"page": page[:MAX_PAGE_CHARS]} if isinstance(page, str) and page else {}
     replies = await handle_text(engine, conversation, body.message, channel="web", metadata=metadata)
-    return {"messages": [r.as_rest() for r in replies], "with_staff": await _with_staff(request, conversation)}
+    with_staff = await _with_staff(request, conversation)
+    return JSONResponse({"messages": [r.as_rest() for r in replies], "with_staff": with_staff})
 
 
 @router.get("/webhooks/web/history")
