@@ -20,6 +20,7 @@ function gives (``tests/assistant/test_rasa_states.py`` compares them on every p
 from __future__ import annotations
 
 import copy
+import operator
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -59,16 +60,38 @@ def fast_copy(self: DialogueStateTracker) -> DialogueStateTracker:
     clone = DialogueStateTracker.__new__(DialogueStateTracker)
     clone.__dict__.update(self.__dict__)  # with the remembered applied events: the same event objects
     clone.events = self._create_events(list(self.events))
-    slots = type(self.slots)()
-    for name, slot in self.slots.items():
-        slots[name] = copy.copy(slot)
-    clone.slots = slots
+    clone.slots = _copy_slots(self.slots)
     clone.latest_action = dict(self.latest_action) if self.latest_action is not None else None
     clone.active_loop = copy.copy(self.active_loop)
     clone.sender_id = self.sender_id or DEFAULT_SENDER_ID
     clone.sender_source = None
     clone.model_id = None
     clone.assistant_id = None
+    return clone
+
+
+def _copy_slots(slots: dict[str, Any]) -> dict[str, Any]:
+    """Each slot shallow-copied as ``copy.copy`` does (a new object with the same ``__dict__``), without its
+    generic ``__reduce_ex__`` round trip: a tracker copy copies every slot of the domain."""
+    copies = type(slots)()
+    for name, slot in slots.items():
+        clone = object.__new__(type(slot))
+        clone.__dict__.update(slot.__dict__)
+        copies[name] = clone
+    return copies
+
+
+def _state_clone(tracker: DialogueStateTracker) -> DialogueStateTracker:
+    """A copy of what a state is made of (slots, latest action and message, loop, follow-up action), without
+    the events: building states only applies more events to it (``update``: append, ``apply_to``) and reads
+    those fields, and the events applied are never reverts, whose ``apply_to`` would replay the list."""
+    clone = DialogueStateTracker.__new__(DialogueStateTracker)
+    clone.__dict__.update(tracker.__dict__)
+    clone.__dict__.pop("_assistant_applied", None)
+    clone.events = tracker._create_events([])
+    clone.slots = _copy_slots(tracker.slots)
+    clone.latest_action = dict(tracker.latest_action) if tracker.latest_action is not None else None
+    clone.active_loop = copy.copy(tracker.active_loop)
     return clone
 
 
@@ -148,6 +171,8 @@ class _History:
     rule_only_data: Any
     final_state: dict[str, Any] | None = None
     """The active state at the end (the first state of the next call when an action comes next)."""
+    result: list[dict[str, Any]] | None = None
+    """The states returned for exactly ``applied`` (asked again by the next policy of the same prediction)."""
 
 
 class _Histories:
@@ -196,7 +221,7 @@ _histories = _Histories(KEPT_HISTORIES)
 
 
 def _starts_with(applied: list[Any], prefix: list[Any]) -> bool:
-    return len(prefix) <= len(applied) and all(a is b for a, b in zip(applied, prefix, strict=False))
+    return len(prefix) <= len(applied) and all(map(operator.is_, applied, prefix))
 
 
 def _copy_state(state: dict[str, Any]) -> dict[str, Any]:
@@ -241,9 +266,11 @@ def incremental_states_for_tracker_history(
     kept = None
     if tracker.sender_id and not tracker.is_rule_tracker:
         kept = _histories.longest_prefix(key, applied, self, rule_only_data)
+    if kept is not None and kept.result is not None and len(kept.applied) == len(applied):
+        return _copy_states(kept.result)
     known: dict[str, Any] | None = None  # the active state at the point where the last call stopped
     if kept is not None:
-        prior = fast_copy(kept.tracker)
+        prior = _state_clone(kept.tracker)
         states = list(kept.states)
         last_ml_action_sub_state, turn_was_hidden = kept.last_ml_action_sub_state, kept.turn_was_hidden
         new_events = applied[len(kept.applied) :]
@@ -285,6 +312,7 @@ def incremental_states_for_tracker_history(
         prior.update(event)
     history = _History(list(applied), prior, list(states), last_ml_action_sub_state, turn_was_hidden, self, rule_only_data)
     history.final_state = add_state(False)
+    history.result = list(states)
     if tracker.sender_id and not tracker.is_rule_tracker:
         _histories.put(key, history)
     return _copy_states(states)
