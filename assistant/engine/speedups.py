@@ -7,7 +7,8 @@ validation, the next question), and profiling a loaded server (py-spy, 20 conver
 those checks taking half of all its CPU. :func:`install` keeps the check but builds the validator once.
 
 The same for the subclass scans behind every deserialised event and slot (``all_subclasses``, 9% of a
-saturated server's CPU in issue #15's profile): a table of type names, rebuilt when a name is unknown.
+saturated server's CPU in issue #15's profile): a table of type names, rebuilt when a name is unknown. And the
+intent classifier scores a turn's one message without SciPy matrices (:mod:`assistant.nlu.intent_scoring`).
 
 Installed by :meth:`assistant.engine.ConversationEngine.load`; undone by :func:`uninstall` (tests).
 """
@@ -169,18 +170,20 @@ def _install_form_trial() -> None:
 
 
 def install() -> None:
-    """Replace Rasa's per-call schema check and subclass scans by cached ones, and its tracker replays by
-    :mod:`assistant.engine.states` (idempotent)."""
+    """Replace Rasa's per-call schema check and subclass scans by cached ones, its tracker replays by
+    :mod:`assistant.engine.states` and its one-message intent scoring (idempotent)."""
     global _original
     from rasa.core.actions.action import RemoteAction
     from rasa.shared.core.events import Event
     from rasa.shared.core.slots import Slot
 
     from assistant.engine import states as rasa_states
+    from assistant.nlu import intent_scoring
 
     rasa_states.install()
     _install_form_trial()
     _install_transposable_intent_model()
+    intent_scoring.install()
     if _original is None:
         _original = RemoteAction._validate_action_result
         RemoteAction._validate_action_result = _validate_action_result
@@ -197,8 +200,10 @@ def uninstall() -> None:
     from rasa.core.actions.action import RemoteAction
 
     from assistant.engine import states as rasa_states
+    from assistant.nlu import intent_scoring
 
     rasa_states.uninstall()
+    intent_scoring.uninstall()
     if _original_intent_load:
         from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
 

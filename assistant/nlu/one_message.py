@@ -7,6 +7,7 @@ fitted coefficients directly: the same TF-IDF (scikit-learn's analyser, vocabula
 norm), the same alias and cue columns, the same softmax. Labels and rankings are those of ``predict``; the
 probabilities agree to about 1e-12 (summation order). ``tests/assistant/nlu/test_procedure_models.py`` compares
 them; anything this module does not handle (binary or one-vs-rest models, other norms) goes through ``predict``.
+:func:`softmax` and :func:`multinomial` serve Rasa's intent classifier too (:mod:`assistant.nlu.intent_scoring`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 from assistant.nlu.alias_matcher import AliasMatcher
 from assistant.nlu.aspect_cues import cue_row
 
-__all__ = ["predict_one"]
+__all__ = ["Block", "multinomial", "predict_one", "softmax"]
 
 Block = Tuple[int, np.ndarray, np.ndarray]
 """(first column of the block, columns within it, values)."""
@@ -87,7 +88,15 @@ def _decision(model: Any, blocks: List[Block]) -> np.ndarray:
     return scores
 
 
-def _multinomial(model: Any) -> bool:
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """``sklearn.utils.extmath.softmax`` of one row of scores, in place: the same steps, so the same bits."""
+    scores -= scores.max()
+    np.exp(scores, out=scores)
+    scores /= scores.sum()
+    return scores
+
+
+def multinomial(model: Any) -> bool:
     """Whether scikit-learn's ``predict_proba`` is the softmax of the decision (not one-vs-rest)."""
     classes = len(getattr(model, "classes_", ()))
     return classes > 2 and getattr(model, "multi_class", "auto") in ("auto", "multinomial") and model.solver != "liblinear"
@@ -102,12 +111,9 @@ def predict_one(
     """
     procedure_model = state["procedure_model"]
     aspect_model = state.get("aspect_model")
-    if not _multinomial(procedure_model) or (aspect_model is not None and len(aspect_model.classes_) < 3):
+    if not multinomial(procedure_model) or (aspect_model is not None and len(aspect_model.classes_) < 3):
         return None
-    scores = _decision(procedure_model, _procedure_blocks(folded, state, matcher, config))
-    scores -= scores.max()
-    probabilities = np.exp(scores)
-    probabilities /= probabilities.sum()
+    probabilities = softmax(_decision(procedure_model, _procedure_blocks(folded, state, matcher, config)))
     aspect = None
     if aspect_model is not None:
         decision = _decision(aspect_model, _aspect_blocks(folded, state, matcher, config))
