@@ -9,6 +9,8 @@ those checks taking half of all its CPU. :func:`install` keeps the check but bui
 The same for the subclass scans behind every deserialised event and slot (``all_subclasses``, 9% of a
 saturated server's CPU in issue #15's profile): a table of type names, rebuilt when a name is unknown. And the
 intent classifier scores a turn's one message without SciPy matrices (:mod:`assistant.nlu.intent_scoring`).
+saturated server's CPU in issue #15's profile): a table of type names, rebuilt when a name is unknown.
+The rule policy's search for applicable rules is :mod:`assistant.engine.rule_keys`'s.
 
 Installed by :meth:`assistant.engine.ConversationEngine.load`; undone by :func:`uninstall` (tests).
 """
@@ -171,16 +173,19 @@ def _install_form_trial() -> None:
 
 def install() -> None:
     """Replace Rasa's per-call schema check and subclass scans by cached ones, its tracker replays by
-    :mod:`assistant.engine.states` and its one-message intent scoring (idempotent)."""
+    :mod:`assistant.engine.states`, its one-message intent scoring and its rule search by
+    :mod:`assistant.engine.rule_keys` (idempotent)."""
     global _original
     from rasa.core.actions.action import RemoteAction
     from rasa.shared.core.events import Event
     from rasa.shared.core.slots import Slot
 
+    from assistant.engine import rule_keys
     from assistant.engine import states as rasa_states
     from assistant.nlu import intent_scoring
 
     rasa_states.install()
+    rule_keys.install()
     _install_form_trial()
     _install_transposable_intent_model()
     intent_scoring.install()
@@ -195,15 +200,17 @@ def install() -> None:
 
 
 def uninstall() -> None:
-    """Put Rasa's own check, lookups and tracker replays back."""
+    """Put Rasa's own check, lookups, tracker replays and rule search back."""
     global _original
     from rasa.core.actions.action import RemoteAction
 
+    from assistant.engine import rule_keys
     from assistant.engine import states as rasa_states
     from assistant.nlu import intent_scoring
 
     rasa_states.uninstall()
     intent_scoring.uninstall()
+    rule_keys.uninstall()
     if _original_intent_load:
         from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
 

@@ -33,6 +33,8 @@ from rasa.shared.core.training_data.structures import StoryGraph
 from assistant.engine import states as rasa_states
 from assistant.settings import ROOT
 
+#: Where the conversations replayed come from: our test stories and the training rules.
+STORY_FOLDERS = ("tests/stories", "nlu_data/rules")
 RULE_ONLY = {"rule_only_slots": ["suspended", "return_to"], "rule_only_loops": ["guide_form"]}
 WAYS = [
     {},  # the rule policy
@@ -53,10 +55,11 @@ def replacements() -> Iterator[None]:
     rasa_states.uninstall()
 
 
-def story_conversations(domain: Domain) -> list[list[Event]]:
+def story_conversations(domain: Domain, folders: tuple[str, ...] = STORY_FOLDERS) -> list[list[Event]]:
     steps = []
-    for path in sorted((ROOT / "tests" / "stories").glob("*.yml")) + sorted((ROOT / "nlu_data" / "rules").glob("*.yml")):
-        steps += YAMLStoryReader(domain, source_name=str(path)).read_from_file(path)
+    for folder in folders:
+        for path in sorted((ROOT / folder).glob("*.yml")):
+            steps += YAMLStoryReader(domain, source_name=str(path)).read_from_file(path)
     generator = TrainingDataGenerator(StoryGraph(steps), domain, remove_duplicates=False, augmentation_factor=0)
     return [list(t.events) for t in generator.generate_story_trackers()]
 
