@@ -6,10 +6,12 @@ fresh connection and an fsync per commit). :class:`TrackerCache`, installed on t
 :class:`~assistant.engine.ConversationEngine`, makes a turn's store work proportional to the turn:
 
 - **retrieve**: the tracker saved by the previous turn is reused when it is *clean* (no event was added to
-  it since it was saved, e.g. by a turn that failed half-way) and *current*: one indexed query,
-  ``max(id)`` of the conversation's rows, still equals the id of the last row this process wrote or read.
-  Any row written by another process (a second app process behind the Redis lock, a retention job, a
-  deletion) changes it, and the tracker is read again from the store, the way Rasa does.
+  it since it was saved, e.g. by a turn that failed half-way) and *current*: one indexed query, the
+  conversation's row count and ``max(id)``, still equals the *mark* this process last wrote or read.
+  When another process only appended rows since (a second app process behind the Redis lock answered the
+  turns in between: round-robin balancing makes that every other turn), only those rows are read and
+  applied to the kept tracker, as Rasa's replay would apply them; a deletion, a retention job or a new
+  session makes the tracker be read again from the store, the way Rasa does.
 - **save**: only the events added since the tracker was read or saved are inserted (one executemany);
   Rasa's count query is used only for a tracker this cache did not hand out.
 - every SQL call runs on a worker thread (one for SQLite, whose writes are serial anyway; a few for
@@ -48,13 +50,19 @@ _ROWS_PER_INSERT = 100
 """Rows in one multi-row ``INSERT`` (600 parameters: under SQLite's old limit of 999)."""
 
 
+Mark = tuple[int, "int | None"]
+"""A conversation's row count and ``max(id)`` in the store: rows are only ever appended or deleted, so an
+unchanged mark means unchanged rows, and a mark that grew by exactly the rows after the old ``max(id)``
+means those rows were appended and nothing else changed."""
+
+
 @dataclass
 class _Entry:
     tracker: Any
     saved: int
     """How many of ``tracker.events`` are in the store."""
-    last_id: int | None
-    """``max(id)`` of the conversation's rows when the tracker was last read or saved."""
+    mark: Mark
+    """The conversation's :data:`Mark` when the tracker was last read or saved."""
 
 
 class TrackerCache:
@@ -71,12 +79,14 @@ class TrackerCache:
             raise ValueError(f"tracker cache: unsupported DB-API parameter style {store.engine.dialect.paramstyle!r}")
         table = store.SQLEvent.__tablename__
         self._marker = marker
-        self._last_id_sql = f"SELECT max(id) FROM {table} WHERE sender_id = {marker}"
+        self._mark_sql = f"SELECT count(*), max(id) FROM {table} WHERE sender_id = {marker}"
+        self._after_sql = f"SELECT id, data FROM {table} WHERE sender_id = {marker} AND id > {marker} ORDER BY id"
         self._insert_sql = f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES "
         self._row_sql = "(" + ", ".join([marker] * len(_COLUMNS)) + ")"
         self._original_retrieve = store.retrieve
         self._original_save = store.save
         self.hits = 0
+        self.caught_up = 0
         self.misses = 0
 
     def install(self) -> TrackerCache:
@@ -106,20 +116,36 @@ class TrackerCache:
         """The conversation's tracker for its latest session (Rasa's ``retrieve``), from memory when current."""
         entry = self._entries.get(sender_id)
         if entry is not None and _clean(entry):
-            if await self._run(self._last_id, sender_id) == entry.last_id:
+            mark, appended = await self._run(self._changes, sender_id, entry.mark)
+            if mark == entry.mark:
                 self._entries.move_to_end(sender_id)
                 self.hits += 1
                 return entry.tracker
+            if appended is not None and self._apply(entry, appended, mark):
+                self._entries.move_to_end(sender_id)
+                self.caught_up += 1
+                return entry.tracker
         self.misses += 1
         self._entries.pop(sender_id, None)
-        rows, last_id = await self._run(self._read, sender_id)
+        rows, mark = await self._run(self._read, sender_id)
         if not rows or not self._store.domain:
             return None
         from rasa.shared.core.trackers import DialogueStateTracker
 
         tracker = DialogueStateTracker.from_dict(sender_id, rows, self._store.domain.slots)
-        self._keep(sender_id, _Entry(tracker, len(tracker.events), last_id))
+        self._keep(sender_id, _Entry(tracker, len(tracker.events), mark))
         return tracker
+
+    def _apply(self, entry: _Entry, appended: list[dict[str, Any]], mark: Mark) -> bool:
+        """Apply the events another writer appended to the kept tracker; False when a new session began."""
+        from rasa.shared.core.events import deserialise_events
+
+        if any(row.get("event") == "session_started" for row in appended):
+            return False  # Rasa's read starts at the latest session: read it
+        for event in deserialise_events(appended):
+            entry.tracker.update(event)
+        entry.saved, entry.mark = len(entry.tracker.events), mark
+        return True
 
     async def save(self, tracker: Any) -> None:
         """Append the tracker's new events to the store (Rasa's ``save``), off the event loop."""
@@ -131,13 +157,13 @@ class TrackerCache:
         events = list(tracker.events)
         entry = self._entries.get(sender_id)
         known = entry if entry is not None and entry.tracker is tracker and entry.saved <= len(events) else None
-        start, last_id = await self._run(
-            self._append, sender_id, events, known.saved if known else None, known.last_id if known else None
+        start, mark = await self._run(
+            self._append, sender_id, events, known.saved if known else None, known.mark if known else None
         )
         if _new_session_after(events, start):  # read the new session from the store next time
             self._entries.pop(sender_id, None)
             return
-        self._keep(sender_id, _Entry(tracker, len(events), last_id))
+        self._keep(sender_id, _Entry(tracker, len(events), mark))
 
     def _keep(self, sender_id: str, entry: _Entry) -> None:
         if self._size == 0:
@@ -166,48 +192,57 @@ class TrackerCache:
         finally:
             connection.close()  # back to the pool
 
-    def _max_id(self, cursor: Any, sender_id: str) -> int | None:
-        cursor.execute(self._last_id_sql, (sender_id,))
-        row = cursor.fetchone()
-        return row[0] if row else None
+    def _mark(self, cursor: Any, sender_id: str) -> Mark:
+        cursor.execute(self._mark_sql, (sender_id,))
+        count, last_id = cursor.fetchone()
+        return int(count), last_id
 
-    def _last_id(self, sender_id: str) -> int | None:
+    def _changes(self, sender_id: str, known: Mark) -> tuple[Mark, list[dict[str, Any]] | None]:
+        """The conversation's mark now and, when rows were only appended since ``known``, those rows' events."""
         with self._cursor() as cursor:
-            return self._max_id(cursor, sender_id)
+            mark = self._mark(cursor, sender_id)
+            if mark == known or known[1] is None or mark[1] is None or mark[0] <= known[0]:
+                return mark, None
+            cursor.execute(self._after_sql, (sender_id, known[1]))
+            rows = cursor.fetchall()
+        if known[0] + len(rows) != mark[0] or not rows or rows[-1][0] != mark[1]:
+            return mark, None  # something else changed too (or changed again meanwhile): read it all
+        return mark, [json.loads(data) for _, data in rows]
 
-    def _read(self, sender_id: str) -> tuple[list[dict[str, Any]], int | None]:
-        """The session's events as dicts, and the conversation's ``max(id)`` read before them.
+    def _read(self, sender_id: str) -> tuple[list[dict[str, Any]], Mark]:
+        """The session's events as dicts, and the conversation's mark read before them.
 
         A row written in between makes the next turn's check differ, so that turn reads the store again.
         """
-        last_id = self._last_id(sender_id)
-        if last_id is None:  # a new conversation: no need for Rasa's session query
-            return [], None
+        with self._cursor() as cursor:
+            mark = self._mark(cursor, sender_id)
+        if mark[1] is None:  # a new conversation: no need for Rasa's session query
+            return [], mark
         event = self._store.SQLEvent
         with self._store.session_scope() as session:
             query = self._store._event_query(session, sender_id, fetch_events_from_all_sessions=False)
             data = [row.data for row in query.with_entities(event.data)]
-        return [json.loads(d) for d in data], last_id
+        return [json.loads(d) for d in data], mark
 
-    def _append(self, sender_id: str, events: list[Any], saved: int | None, last_id: int | None) -> tuple[int, int | None]:
+    def _append(self, sender_id: str, events: list[Any], saved: int | None, known: Mark | None) -> tuple[int, Mark]:
         """Insert ``events[saved:]``; with ``saved`` unknown (or the store changed since), Rasa's count decides.
 
         Returns:
-            How many of ``events`` were in the store already, and the conversation's new ``max(id)``.
+            How many of ``events`` were in the store already, and the conversation's new mark.
         """
         with self._cursor() as cursor:
-            current = self._max_id(cursor, sender_id)
-            if current is None:
+            current = self._mark(cursor, sender_id)
+            if current[1] is None:
                 saved = 0  # nothing stored yet (a new conversation, or deleted since)
-            elif saved is None or current != last_id:
+            elif saved is None or current != known:
                 saved = self._count(sender_id)  # another writer since, or a tracker we did not hand out
             rows = [_row(sender_id, e) for e in events[saved:]]
             for first in range(0, len(rows), _ROWS_PER_INSERT):
                 chunk = rows[first : first + _ROWS_PER_INSERT]
                 sql = self._insert_sql + ", ".join([self._row_sql] * len(chunk))
                 cursor.execute(sql, [value for row in chunk for value in row])
-            new_last_id = self._max_id(cursor, sender_id) if rows else current
-        return saved, new_last_id
+            mark = self._mark(cursor, sender_id) if rows else current
+        return saved, mark
 
     def _count(self, sender_id: str) -> int:
         """How many of the conversation's latest-session events are stored (Rasa's own count query)."""

@@ -151,6 +151,50 @@ def test_tracker_cache_drops_a_turn_that_failed_before_saving(database_url: str)
         store.engine.dispose()
 
 
+def rasa_read(store: SQLTrackerStore, sender_id: str) -> list[dict[str, Any]]:
+    """The conversation's events as Rasa's own ``retrieve`` reads them from the store."""
+    return [e.as_dict() for e in asyncio.run(store.retrieve.__self__._original_retrieve(sender_id)).events]
+
+
+def test_tracker_cache_reads_only_what_the_other_process_appended(two_processes: tuple[Any, Any]) -> None:
+    """Round-robin balancing: every other turn was answered by the other process; its rows are applied."""
+    a, b = two_processes
+    for n in range(6):
+        tracker = turn((a, b)[n % 2], "c8", f"lần {n}")
+    assert said(tracker) == [f"lần {n}" for n in range(6)]
+    for store in (a, b):
+        kept = asyncio.run(store.retrieve("c8"))
+        assert [e.as_dict() for e in kept.events] == rasa_read(store, "c8")
+    first, second = a.retrieve.__self__, b.retrieve.__self__
+    assert (first.misses, first.caught_up, first.hits) == (1, 3, 0)  # new; turns 2 and 4 and the read: b wrote last
+    assert (second.misses, second.caught_up, second.hits) == (1, 2, 1)  # its first turn; turns 3 and 5; its own
+
+
+def test_tracker_cache_reads_all_again_when_rows_were_also_deleted(two_processes: tuple[Any, Any]) -> None:
+    a, b = two_processes
+    turn(a, "c9", "một")
+    turn(a, "c9", "hai")
+    with b.session_scope() as session:  # a retention job removes the first turn's rows...
+        first = [row.id for row in session.query(b.SQLEvent).filter_by(sender_id="c9").order_by(b.SQLEvent.id)][:5]
+        session.query(b.SQLEvent).filter(b.SQLEvent.id.in_(first)).delete(synchronize_session=False)
+        session.commit()
+    turn(b, "c9", "ba")  # ...and the other process answers a turn
+    tracker = turn(a, "c9", "bốn")
+    assert said(tracker) == ["hai", "ba", "bốn"]
+    assert [e.as_dict() for e in tracker.events] == rasa_read(a, "c9")
+
+
+def test_tracker_cache_reads_the_new_session_the_other_process_started(two_processes: tuple[Any, Any]) -> None:
+    a, b = two_processes
+    turn(a, "c10", "một")
+    tracker = asyncio.run(b.retrieve("c10"))
+    for event in (ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen")):
+        tracker.update(event)
+    asyncio.run(b.save(tracker))
+    fresh = asyncio.run(a.retrieve("c10"))
+    assert said(fresh) == [] and [e.as_dict() for e in fresh.events] == rasa_read(a, "c10")
+
+
 def test_tracker_cache_sees_a_deletion_by_another_writer(two_processes: tuple[Any, Any]) -> None:
     a, b = two_processes
     turn(a, "c4", "một")
