@@ -33,11 +33,12 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Engine
 
 from assistant.after_hours import collect_step, consent_question, contact_saved, parse_desk_hours, within_desk_hours
 from assistant.db.models import Handoff, HandoffStatus, utcnow
+from assistant.db.raw import parameter_marker, raw_cursor
 from assistant.db.session import session_scope
 from assistant.feedback import save_comment, save_feedback
 
@@ -47,11 +48,6 @@ _HANDOFF = Handoff.__table__.c
 
 LAST_MESSAGES = 12
 ACTIVE = (HandoffStatus.open.value, HandoffStatus.claimed.value)
-#: Whether a conversation has an active hand-off: asked before every turn, built once (one indexed query).
-_ANY_ACTIVE = (
-    select(_HANDOFF.id).where(_HANDOFF.sender_id == bindparam("sender_id"), _HANDOFF.status.in_(ACTIVE)).limit(1)
-)
-
 QUEUE_TEXT = "Bạn đang ở vị trí số {position} trong hàng chờ gặp cán bộ."
 TIMEOUT_TEXT = (
     "Xin lỗi, hiện chưa có cán bộ nào trả lời được bạn. Trợ lý ảo tiếp tục hỗ trợ bạn; "
@@ -142,6 +138,11 @@ class HandoffService:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._engine = engine
+        marker = parameter_marker(engine)
+        active = ", ".join(f"'{status}'" for status in ACTIVE)  # our own enum values, not input
+        self._any_active_sql = (
+            f"SELECT id FROM {Handoff.__tablename__} WHERE sender_id = {marker} AND status IN ({active}) LIMIT 1"
+        )
         self._hours_text = hours_text
         self._desk_hours = desk_hours
         parse_desk_hours(desk_hours)  # refuse a bad setting at start-up
@@ -258,8 +259,9 @@ class HandoffService:
     def gate_now(self, sender_id: str, text: str) -> Gate:
         """:meth:`gate`, blocking (on a worker thread)."""
         now = self._clock()
-        with self._engine.connect() as connection:  # most turns: no hand-off, no ORM session
-            if connection.execute(_ANY_ACTIVE, {"sender_id": sender_id}).first() is None:
+        with raw_cursor(self._engine) as cursor:  # most turns: no hand-off, one indexed plain query
+            cursor.execute(self._any_active_sql, (sender_id,))
+            if cursor.fetchone() is None:
                 return Gate()
         with session_scope(self._engine) as session:
             handoff = session.execute(

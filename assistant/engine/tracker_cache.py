@@ -31,20 +31,17 @@ import asyncio
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
+
+from assistant.db.raw import parameter_marker, raw_cursor
 
 logger = logging.getLogger(__name__)
 
 _COLUMNS = ("sender_id", "type_name", "timestamp", "intent_name", "action_name", "data")
 """The ``events`` columns Rasa's ``SQLTrackerStore.save`` writes (``id`` is the database's)."""
-
-_MARKERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
-"""The DB-API drivers' positional parameter marker (sqlite3: qmark; psycopg2, pg8000: (py)format)."""
 
 _ROWS_PER_INSERT = 100
 """Rows in one multi-row ``INSERT`` (600 parameters: under SQLite's old limit of 999)."""
@@ -74,11 +71,8 @@ class TrackerCache:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         sqlite = store.engine.url.get_backend_name() == "sqlite"
         self._pool = ThreadPoolExecutor(max_workers=threads or (1 if sqlite else 4), thread_name_prefix="tracker-sql")
-        marker = _MARKERS.get(store.engine.dialect.paramstyle)
-        if marker is None:
-            raise ValueError(f"tracker cache: unsupported DB-API parameter style {store.engine.dialect.paramstyle!r}")
+        marker = parameter_marker(store.engine)
         table = store.SQLEvent.__tablename__
-        self._marker = marker
         self._mark_sql = f"SELECT count(*), max(id) FROM {table} WHERE sender_id = {marker}"
         self._after_sql = f"SELECT id, data FROM {table} WHERE sender_id = {marker} AND id > {marker} ORDER BY id"
         self._insert_sql = f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES "
@@ -175,23 +169,6 @@ class TrackerCache:
 
     # --- on the worker threads -------------------------------------------------------------------------
 
-    @contextmanager
-    def _cursor(self) -> Iterator[Any]:
-        """A DB-API cursor on a pooled connection; committed when the block succeeds, rolled back otherwise."""
-        connection = self._store.engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            try:
-                yield cursor
-            finally:
-                cursor.close()
-            connection.commit()
-        except BaseException:
-            connection.rollback()
-            raise
-        finally:
-            connection.close()  # back to the pool
-
     def _mark(self, cursor: Any, sender_id: str) -> Mark:
         cursor.execute(self._mark_sql, (sender_id,))
         count, last_id = cursor.fetchone()
@@ -199,7 +176,7 @@ class TrackerCache:
 
     def _changes(self, sender_id: str, known: Mark) -> tuple[Mark, list[dict[str, Any]] | None]:
         """The conversation's mark now and, when rows were only appended since ``known``, those rows' events."""
-        with self._cursor() as cursor:
+        with raw_cursor(self._store.engine) as cursor:
             mark = self._mark(cursor, sender_id)
             if mark == known or known[1] is None or mark[1] is None or mark[0] <= known[0]:
                 return mark, None
@@ -214,7 +191,7 @@ class TrackerCache:
 
         A row written in between makes the next turn's check differ, so that turn reads the store again.
         """
-        with self._cursor() as cursor:
+        with raw_cursor(self._store.engine) as cursor:
             mark = self._mark(cursor, sender_id)
         if mark[1] is None:  # a new conversation: no need for Rasa's session query
             return [], mark
@@ -230,7 +207,7 @@ class TrackerCache:
         Returns:
             How many of ``events`` were in the store already, and the conversation's new mark.
         """
-        with self._cursor() as cursor:
+        with raw_cursor(self._store.engine) as cursor:
             current = self._mark(cursor, sender_id)
             if current[1] is None:
                 saved = 0  # nothing stored yet (a new conversation, or deleted since)

@@ -1,0 +1,51 @@
+"""Plain SQL on a pooled DB-API connection, for the few statements every turn runs.
+
+A turn asks the database a handful of small indexed questions (is this conversation with staff? what is its
+latest tracker row?) and appends a few rows. Through SQLAlchemy each costs more CPU than the database's own
+work: a pool checkout with a ping, a statement cache key built from the expression tree, a result wrapper,
+a rollback on return. Here the SQL is a string written once and run on a connection taken from the engine's
+pool, so the pool, its connect events (SQLite's pragmas) and its limits still apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+__all__ = ["parameter_marker", "raw_cursor"]
+
+_MARKERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+"""The DB-API drivers' positional parameter marker (sqlite3: qmark; psycopg2, pg8000: (py)format)."""
+
+
+def parameter_marker(engine: Engine) -> str:
+    """The positional parameter marker of the engine's driver (``?`` or ``%s``).
+
+    Raises:
+        ValueError: a driver with another parameter style (not one we run on).
+    """
+    marker = _MARKERS.get(engine.dialect.paramstyle)
+    if marker is None:
+        raise ValueError(f"unsupported DB-API parameter style {engine.dialect.paramstyle!r}")
+    return marker
+
+
+@contextmanager
+def raw_cursor(engine: Engine) -> Iterator[Any]:
+    """A DB-API cursor on a pooled connection; committed when the block succeeds, rolled back otherwise."""
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+    finally:
+        connection.close()  # back to the pool
