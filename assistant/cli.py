@@ -23,6 +23,10 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 logger = logging.getLogger(__name__)
 
+KEEP_ALIVE_SECONDS = 75
+"""How long an idle HTTP connection stays open: past nginx's 60 s upstream keepalive, so the proxy closes first."""
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train the Rasa model; with --if-stale only when no model matches the current data."""
     settings = get_settings()
@@ -96,6 +100,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level="info",
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
+        # longer than the idle time of the clients that keep connections open (nginx's upstream keepalive:
+        # 60 s): a connection the app closed while the client reused it was a failed request (502)
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     return 0
 

@@ -65,6 +65,8 @@ class LoadResult:
     seconds: float
     latencies_ms: list[float] = field(default_factory=list)
     errors: int = 0
+    error_kinds: dict[str, int] = field(default_factory=dict)
+    """What went wrong, e.g. ``{"HTTP 503": 1}`` or ``{"ServerDisconnectedError": 2}`` (measured or not)."""
     peak_rss_mb: float = 0.0
     answered: int = 0
     """Turns answered with 200, warm-up and tail included (the store must hold as many user messages)."""
@@ -206,9 +208,12 @@ async def run_load(
                     ) as response:
                         body = await response.read()
                         ok = response.status == 200
-                except (aiohttp.ClientError, asyncio.TimeoutError):
-                    ok = False
+                        kind = f"HTTP {response.status}"
+                except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+                    ok, kind = False, type(e).__name__
                 done = loop.time()
+                if not ok:
+                    result.error_kinds[kind] = result.error_kinds.get(kind, 0) + 1
                 if ok:
                     result.answered += 1
                     last_step = check_step(message, body, last_step)
