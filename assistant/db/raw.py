@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 __all__ = ["parameter_marker", "raw_cursor"]
 
@@ -35,17 +36,38 @@ def parameter_marker(engine: Engine) -> str:
 
 @contextmanager
 def raw_cursor(engine: Engine) -> Iterator[Any]:
-    """A DB-API cursor on a pooled connection; committed when the block succeeds, rolled back otherwise."""
+    """A DB-API cursor on a pooled connection; committed when the block succeeds, rolled back otherwise.
+
+    The driver's errors come out as SQLAlchemy's (``DBAPIError`` and its subclasses, as through a session), so
+    an outage is told apart from a bug the same way everywhere (:mod:`assistant.outages`: a clean 503); a
+    connection the database dropped is invalidated, and the pool connects afresh next time.
+    """
+    dbapi_error = engine.dialect.dbapi.Error
     connection = engine.raw_connection()
     try:
         cursor = connection.cursor()
         try:
             yield cursor
         finally:
-            cursor.close()
+            _quietly(cursor.close, dbapi_error)
         connection.commit()
+    except dbapi_error as e:
+        disconnected = engine.dialect.is_disconnect(e, connection.dbapi_connection, None)
+        if disconnected:
+            connection.invalidate(e)
+        else:
+            _quietly(connection.rollback, dbapi_error)
+        raise DBAPIError.instance(None, None, e, dbapi_error, connection_invalidated=disconnected) from e
     except BaseException:
-        connection.rollback()
+        _quietly(connection.rollback, dbapi_error)
         raise
     finally:
-        connection.close()  # back to the pool
+        connection.close()  # back to the pool (a no-op for an invalidated one)
+
+
+def _quietly(step: Any, dbapi_error: type[Exception]) -> None:
+    """Run a clean-up step whose failure must not hide the error being raised (the connection is gone)."""
+    try:
+        step()
+    except dbapi_error:
+        pass
