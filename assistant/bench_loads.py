@@ -282,5 +282,13 @@ def report(loads: Loads, numbers: dict[str, Any]) -> list[str]:
         )
     if "scale_out_skipped" in numbers:
         lines.append(f"Two processes: not measured ({numbers['scale_out_skipped']}).")
+    failed = [
+        f"{result.name}: " + ", ".join(f"{kind} × {n}" for kind, n in sorted(result.error_kinds.items()))
+        for results in (numbers.get("ours", ()), numbers.get("rasa", ()), numbers.get("two", ()))
+        for result in results
+        if result.error_kinds
+    ]
+    if failed:
+        lines.append("What the failed requests were (warm-up included): " + "; ".join(failed) + ".")
     lines.append("")
     return lines
