@@ -259,7 +259,7 @@ class HandoffService:
     def gate_now(self, sender_id: str, text: str) -> Gate:
         """:meth:`gate`, blocking (on a worker thread)."""
         now = self._clock()
-        with raw_cursor(self._engine) as cursor:  # most turns: no hand-off, one indexed plain query
+        with raw_cursor(self._engine, read_only=True) as cursor:  # most turns: no hand-off, one plain query
             cursor.execute(self._any_active_sql, (sender_id,))
             if cursor.fetchone() is None:
                 return Gate()

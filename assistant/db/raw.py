@@ -35,15 +35,22 @@ def parameter_marker(engine: Engine) -> str:
 
 
 @contextmanager
-def raw_cursor(engine: Engine) -> Iterator[Any]:
+def raw_cursor(engine: Engine, *, read_only: bool = False) -> Iterator[Any]:
     """A DB-API cursor on a pooled connection; committed when the block succeeds, rolled back otherwise.
 
     The driver's errors come out as SQLAlchemy's (``DBAPIError`` and its subclasses, as through a session), so
     an outage is told apart from a bug the same way everywhere (:mod:`assistant.outages`: a clean 503); a
     connection the database dropped is invalidated, and the pool connects afresh next time.
+
+    Args:
+        read_only: the block only reads. On PostgreSQL it then runs without a transaction (autocommit), which
+            saves the ``COMMIT`` round trip; SQLite's driver opens no transaction for reads anyway.
     """
     dbapi_error = engine.dialect.dbapi.Error
     connection = engine.raw_connection()
+    driver = connection.dbapi_connection if read_only and engine.dialect.name == "postgresql" else None
+    if driver is not None:
+        driver.autocommit = True
     try:
         cursor = connection.cursor()
         try:
@@ -62,6 +69,8 @@ def raw_cursor(engine: Engine) -> Iterator[Any]:
         _quietly(connection.rollback, dbapi_error)
         raise
     finally:
+        if driver is not None and not driver.closed:
+            driver.autocommit = False  # as the pool hands connections out
         connection.close()  # back to the pool (a no-op for an invalidated one)
 
 

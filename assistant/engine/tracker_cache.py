@@ -176,7 +176,7 @@ class TrackerCache:
 
     def _changes(self, sender_id: str, known: Mark) -> tuple[Mark, list[dict[str, Any]] | None]:
         """The conversation's mark now and, when rows were only appended since ``known``, those rows' events."""
-        with raw_cursor(self._store.engine) as cursor:
+        with raw_cursor(self._store.engine, read_only=True) as cursor:
             mark = self._mark(cursor, sender_id)
             if mark == known or known[1] is None or mark[1] is None or mark[0] <= known[0]:
                 return mark, None
@@ -191,7 +191,7 @@ class TrackerCache:
 
         A row written in between makes the next turn's check differ, so that turn reads the store again.
         """
-        with raw_cursor(self._store.engine) as cursor:
+        with raw_cursor(self._store.engine, read_only=True) as cursor:
             mark = self._mark(cursor, sender_id)
         if mark[1] is None:  # a new conversation: no need for Rasa's session query
             return [], mark
@@ -214,12 +214,14 @@ class TrackerCache:
             elif saved is None or current != known:
                 saved = self._count(sender_id)  # another writer since, or a tracker we did not hand out
             rows = [_row(sender_id, e) for e in events[saved:]]
+            last_id = current[1]
             for first in range(0, len(rows), _ROWS_PER_INSERT):
                 chunk = rows[first : first + _ROWS_PER_INSERT]
-                sql = self._insert_sql + ", ".join([self._row_sql] * len(chunk))
+                sql = self._insert_sql + ", ".join([self._row_sql] * len(chunk)) + " RETURNING id"
                 cursor.execute(sql, [value for row in chunk for value in row])
-            mark = self._mark(cursor, sender_id) if rows else current
-        return saved, mark
+                last_id = max([last_id or 0, *(row[0] for row in cursor.fetchall())])
+        # under the conversation's lock nothing else adds rows: the new mark without asking again
+        return saved, (current[0] + len(rows), last_id)
 
     def _count(self, sender_id: str) -> int:
         """How many of the conversation's latest-session events are stored (Rasa's own count query)."""

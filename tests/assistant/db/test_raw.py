@@ -51,6 +51,21 @@ def test_a_block_is_committed_or_rolled_back_whole(engine: object) -> None:
     assert count(engine) == 2
 
 
+def test_a_read_only_block_leaves_the_connection_as_the_pool_hands_it_out(engine: object) -> None:
+    mark = parameter_marker(engine)  # type: ignore[arg-type]
+    with raw_cursor(engine) as cursor:  # type: ignore[arg-type]
+        cursor.execute("CREATE TABLE notes (body VARCHAR(20))")
+        cursor.execute(f"INSERT INTO notes (body) VALUES ({mark})", ("một",))
+    for _ in range(3):
+        with raw_cursor(engine, read_only=True) as cursor:  # type: ignore[arg-type]
+            cursor.execute("SELECT count(*) FROM notes")
+            assert cursor.fetchone()[0] == 1
+        with pytest.raises(ZeroDivisionError), raw_cursor(engine) as cursor:  # type: ignore[arg-type]
+            cursor.execute(f"INSERT INTO notes (body) VALUES ({mark})", ("hai",))
+            _ = 1 / 0  # still a transaction after a read-only block: rolled back
+        assert count(engine) == 1
+
+
 def test_a_connection_the_server_dropped_is_replaced() -> None:
     with throwaway_database() as url:
         engine = make_engine(url)
