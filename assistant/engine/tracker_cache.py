@@ -76,6 +76,9 @@ class TrackerCache:
         self._mark_sql = f"SELECT count(*), max(id) FROM {table} WHERE sender_id = {marker}"
         self._after_sql = f"SELECT id, data FROM {table} WHERE sender_id = {marker} AND id > {marker} ORDER BY id"
         self._insert_sql = f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES "
+        dbapi = store.engine.dialect.dbapi
+        old_sqlite = getattr(dbapi, "sqlite_version_info", (3, 35)) < (3, 35)  # RETURNING came in SQLite 3.35
+        self._returning = "" if old_sqlite else " RETURNING id"
         self._row_sql = "(" + ", ".join([marker] * len(_COLUMNS)) + ")"
         self._original_retrieve = store.retrieve
         self._original_save = store.save
@@ -217,9 +220,12 @@ class TrackerCache:
             last_id = current[1]
             for first in range(0, len(rows), _ROWS_PER_INSERT):
                 chunk = rows[first : first + _ROWS_PER_INSERT]
-                sql = self._insert_sql + ", ".join([self._row_sql] * len(chunk)) + " RETURNING id"
+                sql = self._insert_sql + ", ".join([self._row_sql] * len(chunk)) + self._returning
                 cursor.execute(sql, [value for row in chunk for value in row])
-                last_id = max([last_id or 0, *(row[0] for row in cursor.fetchall())])
+                if self._returning:
+                    last_id = max([last_id or 0, *(row[0] for row in cursor.fetchall())])
+            if rows and not self._returning:
+                return saved, self._mark(cursor, sender_id)
         # under the conversation's lock nothing else adds rows: the new mark without asking again
         return saved, (current[0] + len(rows), last_id)
 

@@ -119,6 +119,20 @@ def test_tracker_cache_appends_only_the_new_events(database_url: str) -> None:
         store.engine.dispose()
 
 
+def test_tracker_cache_on_a_sqlite_without_returning(tmp_path: Path) -> None:
+    """SQLite before 3.35 (older Debian and Ubuntu releases) has no INSERT … RETURNING: the mark is asked for."""
+    store, cache = make_store(f"sqlite:///{tmp_path / 'old.db'}")
+    cache._returning = ""
+    try:
+        for n in range(3):
+            tracker = turn(store, "c11", f"lần {n}")
+        assert rows(store, "c11") == len(tracker.events) == 15
+        assert cache.hits == 2 and cache.misses == 1
+    finally:
+        cache.uninstall()
+        store.engine.dispose()
+
+
 def test_tracker_cache_stores_a_long_turn_in_several_inserts(database_url: str) -> None:
     """A save of more rows than one INSERT holds (a desk case's seeded slots, an imported conversation)."""
     store, cache = make_store(database_url)
