@@ -8,8 +8,8 @@ those checks taking half of all its CPU. :func:`install` keeps the check but bui
 
 The same for the subclass scans behind every deserialised event and slot (``all_subclasses``, 9% of a
 saturated server's CPU in issue #15's profile): a table of type names, rebuilt when a name is unknown. And the
-intent classifier scores a turn's one message without SciPy matrices (:mod:`assistant.nlu.intent_scoring`).
-saturated server's CPU in issue #15's profile): a table of type names, rebuilt when a name is unknown.
+count-vector featurizers and the intent classifier take a turn's one message without scikit-learn's sparse
+matrices (:mod:`assistant.nlu.count_vectors`, :mod:`assistant.nlu.intent_scoring`).
 The rule policy's search for applicable rules is :mod:`assistant.engine.rule_keys`'s.
 
 Installed by :meth:`assistant.engine.ConversationEngine.load`; undone by :func:`uninstall` (tests).
@@ -173,7 +173,7 @@ def _install_form_trial() -> None:
 
 def install() -> None:
     """Replace Rasa's per-call schema check and subclass scans by cached ones, its tracker replays by
-    :mod:`assistant.engine.states`, its one-message intent scoring and its rule search by
+    :mod:`assistant.engine.states`, its one-message featurizing and intent scoring and its rule search by
     :mod:`assistant.engine.rule_keys` (idempotent)."""
     global _original
     from rasa.core.actions.action import RemoteAction
@@ -182,12 +182,13 @@ def install() -> None:
 
     from assistant.engine import rule_keys
     from assistant.engine import states as rasa_states
-    from assistant.nlu import intent_scoring
+    from assistant.nlu import count_vectors, intent_scoring
 
     rasa_states.install()
     rule_keys.install()
     _install_form_trial()
     _install_transposable_intent_model()
+    count_vectors.install()
     intent_scoring.install()
     if _original is None:
         _original = RemoteAction._validate_action_result
@@ -206,9 +207,10 @@ def uninstall() -> None:
 
     from assistant.engine import rule_keys
     from assistant.engine import states as rasa_states
-    from assistant.nlu import intent_scoring
+    from assistant.nlu import count_vectors, intent_scoring
 
     rasa_states.uninstall()
+    count_vectors.uninstall()
     intent_scoring.uninstall()
     rule_keys.uninstall()
     if _original_intent_load:

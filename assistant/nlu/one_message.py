@@ -7,11 +7,13 @@ fitted coefficients directly: the same TF-IDF (scikit-learn's analyser, vocabula
 norm), the same alias and cue columns, the same softmax. Labels and rankings are those of ``predict``; the
 probabilities agree to about 1e-12 (summation order). ``tests/assistant/nlu/test_procedure_models.py`` compares
 them; anything this module does not handle (binary or one-vs-rest models, other norms) goes through ``predict``.
-:func:`softmax` and :func:`multinomial` serve Rasa's intent classifier too (:mod:`assistant.nlu.intent_scoring`).
+:func:`softmax` and :func:`multinomial` serve Rasa's intent classifier too (:mod:`assistant.nlu.intent_scoring`),
+:func:`term_counts` its count-vector featurizers (:mod:`assistant.nlu.count_vectors`).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -19,23 +21,29 @@ import numpy as np
 from assistant.nlu.alias_matcher import AliasMatcher
 from assistant.nlu.aspect_cues import cue_row
 
-__all__ = ["Block", "multinomial", "predict_one", "softmax"]
+__all__ = ["Block", "multinomial", "predict_one", "softmax", "term_counts"]
 
 Block = Tuple[int, np.ndarray, np.ndarray]
 """(first column of the block, columns within it, values)."""
 
 
-def _tfidf(vectorizer: Any, text: str) -> Tuple[np.ndarray, np.ndarray]:
-    """``vectorizer.transform([text])``'s one row as (columns, values)."""
+def term_counts(vectorizer: Any, text: str) -> Dict[int, int]:
+    """Column → count of ``text``'s in-vocabulary terms, as scikit-learn's ``_count_vocab`` counts them.
+
+    The vectorizer's own analyser, built once and kept on it (``transform`` builds it again on every call); the
+    counting is ``Counter``'s loop in C. Columns come in the order their terms first occur, as in scikit-learn.
+    """
     analyze = vectorizer.__dict__.get("_assistant_analyzer")
     if analyze is None:
         analyze = vectorizer.__dict__["_assistant_analyzer"] = vectorizer.build_analyzer()
-    vocabulary = vectorizer.vocabulary_
-    counts: Dict[int, int] = {}
-    for term in analyze(text):
-        column = vocabulary.get(term)
-        if column is not None:
-            counts[column] = counts.get(column, 0) + 1
+    counts: Counter[Optional[int]] = Counter(map(vectorizer.vocabulary_.get, analyze(text)))
+    counts.pop(None, None)  # out-of-vocabulary terms
+    return counts  # type: ignore[return-value]  # no None key left
+
+
+def _tfidf(vectorizer: Any, text: str) -> Tuple[np.ndarray, np.ndarray]:
+    """``vectorizer.transform([text])``'s one row as (columns, values)."""
+    counts = term_counts(vectorizer, text)
     columns = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
     values = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
     if not len(values):
