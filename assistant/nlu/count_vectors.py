@@ -27,11 +27,9 @@ from rasa.shared.nlu.training_data.message import Message
 from sklearn.feature_extraction.text import CountVectorizer
 
 from assistant.nlu.one_message import term_counts
+from assistant.nlu.serving_path import OneMessagePath
 
 __all__ = ["count_matrix", "install", "uninstall"]
-
-#: Rasa's own ``process``: batches and whatever :func:`_featurize_one` declines go through it.
-_rasa_process = CountVectorsFeaturizer.process
 
 
 def count_matrix(vectorizer: Any, documents: List[str]) -> scipy.sparse.coo_matrix:
@@ -97,22 +95,6 @@ def _featurize_one(component: CountVectorsFeaturizer, message: Message) -> bool:
     return True
 
 
-def _process(self: CountVectorsFeaturizer, messages: List[Message]) -> List[Message]:
-    """Rasa's ``process``, with a serving turn's single message featurized by :func:`_featurize_one`."""
-    if len(messages) == 1 and _featurize_one(self, messages[0]):
-        return messages
-    return _rasa_process(self, messages)
-
-
-def install() -> None:
-    """Featurize single messages without ``transform`` (idempotent).
-
-    A model's graph takes the method when it is loaded: install before loading, as ``speedups.install`` is.
-    """
-    CountVectorsFeaturizer.process = _process  # type: ignore[method-assign]
-
-
-def uninstall() -> None:
-    """Put Rasa's own ``process`` back (for models loaded from now on)."""
-    if CountVectorsFeaturizer.__dict__.get("process") is _process:
-        CountVectorsFeaturizer.process = _rasa_process  # type: ignore[method-assign]
+_PATH = OneMessagePath(CountVectorsFeaturizer, _featurize_one)
+install = _PATH.install
+uninstall = _PATH.uninstall

@@ -24,11 +24,9 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.utils.tensorflow.constants import RANKING_LENGTH
 
 from assistant.nlu.one_message import Block, multinomial, softmax
+from assistant.nlu.serving_path import OneMessagePath
 
 __all__ = ["install", "one_message_probabilities", "uninstall"]
-
-#: Rasa's own ``process``: batches and whatever :func:`one_message_probabilities` declines go through it.
-_rasa_process = LogisticRegressionClassifier.process
 
 
 def _sentence_blocks(message: Message, width: int) -> Optional[List[Block]]:
@@ -90,25 +88,15 @@ def _set_intent(component: LogisticRegressionClassifier, message: Message, proba
     message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
 
 
-def _process(self: LogisticRegressionClassifier, messages: List[Message]) -> List[Message]:
-    """Rasa's ``process``, with a serving turn's single message scored by :func:`one_message_probabilities`."""
-    if len(messages) == 1:
-        probabilities = one_message_probabilities(self.clf, messages[0])
-        if probabilities is not None:
-            _set_intent(self, messages[0], probabilities)
-            return messages
-    return _rasa_process(self, messages)
+def _score_one(component: LogisticRegressionClassifier, message: Message) -> bool:
+    """Set the intent and ranking of a turn's message; False (Rasa's ``process`` decides) when declined."""
+    probabilities = one_message_probabilities(component.clf, message)
+    if probabilities is None:
+        return False
+    _set_intent(component, message, probabilities)
+    return True
 
 
-def install() -> None:
-    """Score single messages without SciPy matrices (idempotent).
-
-    A model's graph takes the method when it is loaded: install before loading, as ``speedups.install`` is.
-    """
-    LogisticRegressionClassifier.process = _process  # type: ignore[method-assign]
-
-
-def uninstall() -> None:
-    """Put Rasa's own ``process`` back (for models loaded from now on)."""
-    if LogisticRegressionClassifier.__dict__.get("process") is _process:
-        LogisticRegressionClassifier.process = _rasa_process  # type: ignore[method-assign]
+_PATH = OneMessagePath(LogisticRegressionClassifier, _score_one)
+install = _PATH.install
+uninstall = _PATH.uninstall

@@ -16,6 +16,7 @@ from rasa.shared.nlu.constants import INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
 from assistant.nlu import count_vectors
+from tests.assistant.nlu.real_messages import model_and_messages
 
 CORPUS = ["thủ tục cấp giấy phép lái xe", "đăng ký khai sinh cho con", "xin chào", "cần 2 bản sao", "gia hạn hộ chiếu"]
 TEXTS = [*CORPUS, "", "   ", "😀 ok", "xe xe xe 123 45", "thu tuc cap giay phep", "zzz qqq", "giấy " * 200]
@@ -125,20 +126,11 @@ def test_real_messages_get_rasas_features_and_parses(monkeypatch: pytest.MonkeyP
     """Held-out and training messages through the trained model: every feature and the whole parse, both ways."""
     from rasa.core.agent import Agent
     from rasa.core.channels.channel import UserMessage
-    from rasa.shared.nlu.training_data.loading import load_data
 
     from assistant.engine import speedups as rasa_speedups
-    from assistant.evaluation import load_examples
-    from assistant.model_store import latest_model
-    from assistant.settings import ROOT
 
-    path = latest_model(ROOT / "models")
-    if path is None:
-        pytest.skip("no trained model")
-    texts = [e["text"] for e in load_examples(ROOT / "tests" / "data" / "heldout.yml")]
-    texts += [m.get(TEXT) for m in load_data(str(ROOT / "nlu_data" / "nlu")).intent_examples[::20]]
+    path, texts = model_and_messages()
     texts += ["😀😀 👍", "0912345678 số 2", "thu tuc cap giay phep lai xe", "xyzzy qwerty", texts[0] * 40]
-    assert len(texts) > 600
 
     def parse_all(agent: Agent) -> list[Any]:
         return [asyncio.run(agent.parse_message(t)) for t in texts]

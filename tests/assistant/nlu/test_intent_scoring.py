@@ -14,6 +14,7 @@ from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
 
 from assistant.nlu import intent_scoring
+from tests.assistant.nlu.real_messages import model_and_messages
 
 WIDTHS = (30, 50)  # two featurizers' sentence rows, as the two CountVectorsFeaturizers of nlu_data/config.yml
 INTENTS = ["affirm", "ask_procedure", "deny", "greet"]
@@ -127,19 +128,10 @@ def test_real_messages_get_rasas_intents_and_rankings(monkeypatch: pytest.Monkey
     """A few hundred held-out and training messages through the trained model's pipeline, scored both ways."""
     from rasa.core.agent import Agent
     from rasa.core.channels.channel import UserMessage
-    from rasa.shared.nlu.training_data.loading import load_data
 
     from assistant.engine import speedups as rasa_speedups
-    from assistant.evaluation import load_examples
-    from assistant.model_store import latest_model
-    from assistant.settings import ROOT
 
-    path = latest_model(ROOT / "models")
-    if path is None:
-        pytest.skip("no trained model")
-    texts = [e["text"] for e in load_examples(ROOT / "tests" / "data" / "heldout.yml")]
-    texts += [m.get(TEXT) for m in load_data(str(ROOT / "nlu_data" / "nlu")).intent_examples[::20]]
-    assert len(texts) > 600  # 546 held-out, one training example in 20
+    path, texts = model_and_messages()
     fast: list[bool] = []
     probabilities = intent_scoring.one_message_probabilities
 
