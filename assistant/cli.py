@@ -197,7 +197,7 @@ def cmd_staff(args: argparse.Namespace) -> int:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    """Delete conversations, hand-offs, feedback and delivered outbox rows older than ``--older-than``."""
+    """Delete conversations, hand-offs, feedback, delivered outbox rows and expired desk cases older than ``--older-than``."""
     from assistant.db.session import make_engine
     from assistant.retention import parse_age, purge
 
@@ -213,7 +213,8 @@ def cmd_purge(args: argparse.Namespace) -> int:
         engine.dispose()
     print(
         f"deleted {report.conversations} conversations ({report.events} events), {report.handoffs} hand-offs, "
-        f"{report.feedback} feedback, {report.outbox} outbox messages older than {args.older_than}"
+        f"{report.feedback} feedback, {report.outbox} outbox messages, {report.desk_cases} desk cases "
+        f"older than {args.older_than}"
     )
     return 0
 

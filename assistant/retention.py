@@ -1,14 +1,15 @@
 """How long we keep what citizens told us, and deleting it: ``assistant purge`` and "xóa dữ liệu của tôi".
 
 What is kept: the conversation (Rasa's ``events`` table), hand-offs (with a call-back contact when the citizen
-left one), feedback and the outbox of Zalo/Messenger messages. :func:`purge` deletes, from all of them, what is
-older than a cut-off: a conversation whose last event is older (the whole conversation), hand-offs last changed
-before it, feedback given before it, delivered or failed outbox rows. :func:`forget_conversation` deletes one
+left one), feedback, the outbox of Zalo/Messenger messages and the cases opened at the desk. :func:`purge`
+deletes, from all of them, what is older than a cut-off: a conversation whose last event is older (the whole
+conversation), hand-offs last changed before it, feedback given before it, delivered or failed outbox rows, desk
+cases whose QR code expired before it. :func:`forget_conversation` deletes one
 citizen's rows when they ask (the engine deletes their Rasa events).
 
 Example:
     >>> purge(engine, older_than=parse_age("90d"))  # doctest: +SKIP
-    PurgeReport(conversations=12, events=640, handoffs=3, feedback=5, outbox=40)
+    PurgeReport(conversations=12, events=640, handoffs=3, feedback=5, outbox=40, desk_cases=2)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, inspect, or_, text
 from sqlalchemy.engine import Engine
 
-from assistant.db.models import Feedback, Handoff, OutboxRow, utcnow
+from assistant.db.models import DeskCase, Feedback, Handoff, OutboxRow, utcnow
 from assistant.db.session import session_scope
 from assistant.text.formatting import vn_datetime
 
@@ -54,10 +55,11 @@ class PurgeReport:
     handoffs: int = 0
     feedback: int = 0
     outbox: int = 0
+    desk_cases: int = 0
 
 
 def purge(engine: Engine, *, older_than: timedelta, now: datetime | None = None) -> PurgeReport:
-    """Delete conversations, hand-offs, feedback and outbox rows older than ``older_than`` (one transaction).
+    """Delete conversations, hand-offs, feedback, outbox rows and desk cases older than ``older_than`` (one transaction).
 
     Args:
         engine: the database (ours and Rasa's tracker store share it).
@@ -78,6 +80,7 @@ def purge(engine: Engine, *, older_than: timedelta, now: datetime | None = None)
         report.outbox = session.execute(
             delete(OutboxRow).where(OutboxRow.__table__.c.updated_at < cutoff, OutboxRow.__table__.c.status.in_(["done", "failed"]))
         ).rowcount
+        report.desk_cases = session.execute(delete(DeskCase).where(DeskCase.expires_at < cutoff)).rowcount
     logger.info("purged data older than %s (Vietnam time): %s", vn_datetime(cutoff), report)
     return report
 

@@ -14,7 +14,7 @@ from rasa.core.tracker_store import SQLTrackerStore
 from sqlalchemy import select
 
 from assistant.db.migrate import upgrade
-from assistant.db.models import Feedback, Handoff, OutboxRow, utcnow
+from assistant.db.models import DeskCase, Feedback, Handoff, OutboxRow, utcnow
 from assistant.db.session import make_engine, session_scope
 from assistant.retention import forget_conversation, parse_age
 from tests.postgres import throwaway_database
@@ -63,6 +63,9 @@ def fill(url: str, now: datetime) -> None:
             session.add(
                 OutboxRow(key=key, direction="out", channel="zalo", recipient="123", status=status, created_at=at, updated_at=at)
             )
+        # a desk case's code stays valid a week: one that expired long ago goes, a recent one stays
+        for key, expires in (("ho-chieu", old + timedelta(days=7)), ("cccd", recent + timedelta(days=7))):
+            session.add(DeskCase(procedure_key=key, answers={}, officer="canbo", created_at=expires, expires_at=expires))
     engine.dispose()
 
 
@@ -77,7 +80,7 @@ def test_purge_cli_deletes_old_rows_and_keeps_recent_ones(database_url: str) -> 
     fill(database_url, utcnow())
     result = cli(database_url, "purge", "--older-than", "90d")
     assert result.returncode == 0, result.stderr
-    assert "deleted 1 conversations (2 events), 1 hand-offs, 1 feedback, 1 outbox messages" in result.stdout
+    assert "deleted 1 conversations (2 events), 1 hand-offs, 1 feedback, 1 outbox messages, 1 desk cases" in result.stdout
     engine = make_engine(database_url)
     with session_scope(engine) as session:
         senders = session.execute(select(SQLTrackerStore.SQLEvent.sender_id)).scalars().all()
@@ -86,6 +89,7 @@ def test_purge_cli_deletes_old_rows_and_keeps_recent_ones(database_url: str) -> 
         assert session.execute(select(Feedback.sender_id)).scalars().all() == ["rest:recent"]
         # an old message still waiting to be delivered is not thrown away
         assert sorted(session.execute(select(OutboxRow.key)).scalars().all()) == ["new-done", "old-pending"]
+        assert session.execute(select(DeskCase.procedure_key)).scalars().all() == ["cccd"]
     engine.dispose()
 
 
