@@ -49,25 +49,32 @@ KEPT_HISTORIES = 1000
 _original: dict[str, Any] = {}
 
 
+_UNSET_BY_A_REPLAY = {"sender_source": None, "model_id": None, "assistant_id": None}
+"""What a tracker rebuilt from its events (Rasa's ``copy()``, ``from_events``) does not carry over."""
+
+
+def _clone(tracker: DialogueStateTracker, events: list[Any], **fields: Any) -> DialogueStateTracker:
+    """A tracker holding ``events``, with ``tracker``'s state and its own copy of what an event may change in
+    place (slots, the active loop, the latest action); ``fields`` set before the event list is made."""
+    clone = DialogueStateTracker.__new__(DialogueStateTracker)
+    clone.__dict__.update(tracker.__dict__)
+    clone.__dict__.update(fields)
+    clone.events = clone._create_events(events)
+    clone.slots = _copy_slots(tracker.slots)
+    clone.latest_action = dict(tracker.latest_action) if tracker.latest_action is not None else None
+    clone.active_loop = copy.copy(tracker.active_loop)
+    return clone
+
+
 def fast_copy(self: DialogueStateTracker) -> DialogueStateTracker:
     """``DialogueStateTracker.copy()`` without replaying the events.
 
     Rasa's copy is ``init_copy()`` plus every event applied again, which leaves ``model_id``,
     ``assistant_id`` and ``sender_source`` unset; the clone does the same. Everything an event may change in
     place (the event list, slots, the active loop, the latest action) is copied; events and messages are
-    shared, as they are after a replay.
+    shared, as they are after a replay. The remembered applied events go along: the same event objects.
     """
-    clone = DialogueStateTracker.__new__(DialogueStateTracker)
-    clone.__dict__.update(self.__dict__)  # with the remembered applied events: the same event objects
-    clone.events = self._create_events(list(self.events))
-    clone.slots = _copy_slots(self.slots)
-    clone.latest_action = dict(self.latest_action) if self.latest_action is not None else None
-    clone.active_loop = copy.copy(self.active_loop)
-    clone.sender_id = self.sender_id or DEFAULT_SENDER_ID
-    clone.sender_source = None
-    clone.model_id = None
-    clone.assistant_id = None
-    return clone
+    return _clone(self, list(self.events), sender_id=self.sender_id or DEFAULT_SENDER_ID, **_UNSET_BY_A_REPLAY)
 
 
 def _copy_slots(slots: dict[str, Any]) -> dict[str, Any]:
@@ -85,13 +92,8 @@ def _state_clone(tracker: DialogueStateTracker) -> DialogueStateTracker:
     """A copy of what a state is made of (slots, latest action and message, loop, follow-up action), without
     the events: building states only applies more events to it (``update``: append, ``apply_to``) and reads
     those fields, and the events applied are never reverts, whose ``apply_to`` would replay the list."""
-    clone = DialogueStateTracker.__new__(DialogueStateTracker)
-    clone.__dict__.update(tracker.__dict__)
+    clone = _clone(tracker, [])
     clone.__dict__.pop("_assistant_applied", None)
-    clone.events = tracker._create_events([])
-    clone.slots = _copy_slots(tracker.slots)
-    clone.latest_action = dict(tracker.latest_action) if tracker.latest_action is not None else None
-    clone.active_loop = copy.copy(tracker.active_loop)
     return clone
 
 
@@ -108,12 +110,10 @@ def form_trial_tracker(
         return DialogueStateTracker.from_events(
             current_tracker.sender_id, current_tracker.events_after_latest_restart() + extra_events, slots=slots
         )
-    trial = fast_copy(current_tracker)
+    trial = _clone(
+        current_tracker, list(current_tracker.events), _max_event_history=None, is_rule_tracker=False, **_UNSET_BY_A_REPLAY
+    )
     trial.__dict__.pop("_assistant_applied", None)
-    trial._max_event_history = None
-    trial.events = trial._create_events(list(current_tracker.events))
-    trial.sender_id = current_tracker.sender_id
-    trial.is_rule_tracker = False
     for event in extra_events:
         trial.update(event)
     return trial
