@@ -2,9 +2,9 @@
 
 A turn asks the database a handful of small indexed questions (is this conversation with staff? what is its
 latest tracker row?) and appends a few rows. Through SQLAlchemy each costs more CPU than the database's own
-work: a pool checkout with a ping, a statement cache key built from the expression tree, a result wrapper,
-a rollback on return. Here the SQL is a string written once and run on a connection taken from the engine's
-pool, so the pool, its connect events (SQLite's pragmas) and its limits still apply.
+work: a statement cache key built from the expression tree, compilation, a result wrapper, for the ORM a
+session. Here the SQL is a string written once and run on a connection taken from the engine's pool, so the
+pool, its pre-ping, its connect events (SQLite's pragmas) and its limits still apply.
 """
 
 from __future__ import annotations

@@ -12,11 +12,12 @@ fresh connection and an fsync per commit). :class:`TrackerCache`, installed on t
   turns in between: round-robin balancing makes that every other turn), only those rows are read and
   applied to the kept tracker, as Rasa's replay would apply them; a deletion, a retention job or a new
   session makes the tracker be read again from the store, the way Rasa does.
-- **save**: only the events added since the tracker was read or saved are inserted (one executemany);
-  Rasa's count query is used only for a tracker this cache did not hand out.
+- **save**: only the events added since the tracker was read or saved are inserted (one multi-row ``INSERT``
+  whose ``RETURNING`` gives the new mark); Rasa's count query is used only for a tracker this cache did not
+  hand out.
 - every SQL call runs on a worker thread (one for SQLite, whose writes are serial anyway; a few for
-  PostgreSQL), never on the event loop. The per-turn statements (the ``max(id)`` check, the insert of the
-  new rows as one multi-row ``INSERT``) are SQL strings run on the pooled DB-API connection: building,
+  PostgreSQL), never on the event loop. The per-turn statements (the mark, the rows another process appended,
+  the insert) are SQL strings run on the pooled DB-API connection (:mod:`assistant.db.raw`): building,
   caching and compiling SQLAlchemy statements cost more CPU than the SQL itself (6% of a saturated server).
 - a tracker whose session expired during the turn (a ``SessionStarted`` after earlier events) is not kept:
   the next turn reads the new session from the store, so trackers stay as short as Rasa's.
