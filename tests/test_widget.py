@@ -186,13 +186,22 @@ def no_overflow(browser: Browser) -> None:
     assert problems == []
 
 
+#: Every running animation of the page and of its shadow roots (the widget's), settled: the panel fades in
+#: (opacity 0 → 1 in 0.18 s), and colours read mid-fade fail the contrast check.
+SETTLED = (
+    "Promise.all([document, ...[...document.querySelectorAll('*')].map(e => e.shadowRoot).filter(Boolean)]"
+    ".flatMap(root => root.getAnimations()).map(a => a.finished.catch(() => null)))"
+)
+
+
 def axe_violations(browser: Browser) -> list[str]:
+    """axe-core's serious and critical violations, once animations have finished."""
     if not AXE.exists():
         unavailable("axe-core is not installed (make axe: npm ci)")
     if not browser.run("typeof axe !== 'undefined'"):
         browser.run(AXE.read_text(encoding="utf-8"))
     return browser.run(
-        "axe.run(document, {resultTypes: ['violations']}).then(r => r.violations"
+        f"{SETTLED}.then(() => axe.run(document, {{resultTypes: ['violations']}})).then(r => r.violations"
         ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
         ".map(v => v.id + ': ' + v.nodes.map(n => JSON.stringify(n.target)).join(', ')))"
     )
